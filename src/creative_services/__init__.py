@@ -1,0 +1,99 @@
+"""creative-services: call any LLM by tier, with retries, fallbacks, cost and usage records.
+
+Importing this package loads neither LiteLLM nor Django; LiteLLM is imported on the first call.
+"""
+
+from typing import Any
+
+from creative_services.client import DynamicLLMClient
+from creative_services.exceptions import (
+    AllModelsFailedError,
+    APIConnectionError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ContentPolicyError,
+    ContextWindowExceededError,
+    CreativeServicesError,
+    InvalidEntryError,
+    InvalidRequestError,
+    InvalidTierError,
+    LLMError,
+    LLMTimeoutError,
+    MissingAPIKeyError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    NoActiveEntryError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitError,
+    ServiceUnavailableError,
+    UnknownModelError,
+)
+from creative_services.registry import BaseRegistry, DictRegistry, LLMRegistry
+from creative_services.retry import RetryPolicy
+from creative_services.tracking import (
+    InMemoryUsageTracker,
+    SQLiteUsageTracker,
+    UsageTracker,
+)
+from creative_services.types import (
+    EntryRef,
+    LLMEntry,
+    LLMResponse,
+    LLMTier,
+    Secret,
+    Usage,
+    UsageRecord,
+)
+
+
+def __getattr__(name: str) -> Any:
+    # importlib.metadata costs ~30 ms: read the version only when someone asks for it.
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("creative-services")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "APIConnectionError",
+    "AllModelsFailedError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BaseRegistry",
+    "ConfigurationError",
+    "ContentPolicyError",
+    "ContextWindowExceededError",
+    "CreativeServicesError",
+    "DictRegistry",
+    "DynamicLLMClient",
+    "EntryRef",
+    "InMemoryUsageTracker",
+    "InvalidEntryError",
+    "InvalidRequestError",
+    "InvalidTierError",
+    "LLMEntry",
+    "LLMError",
+    "LLMRegistry",
+    "LLMResponse",
+    "LLMTier",
+    "LLMTimeoutError",
+    "MissingAPIKeyError",
+    "MissingDependencyError",
+    "ModelNotFoundError",
+    "NoActiveEntryError",
+    "PermissionDeniedError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "RetryPolicy",
+    "SQLiteUsageTracker",
+    "Secret",
+    "ServiceUnavailableError",
+    "UnknownModelError",
+    "Usage",
+    "UsageRecord",
+    "UsageTracker",
+    "__version__",
+]

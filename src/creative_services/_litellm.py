@@ -1,0 +1,374 @@
+"""The only module that imports LiteLLM: lazy import, entry -> kwargs, response and error mapping.
+
+Facts about LiteLLM 1.110.2 this module works around (see docs/failure-handling.md):
+
+* Retry headers live in ``exc.litellm_response_headers`` (httpx.Headers or a plain dict), not in
+  ``exc.response`` (a placeholder for most providers).
+* Anthropic's 529 arrives as InternalServerError 500 (``provider_status_code`` keeps 529);
+  Gemini's statuses are in the JSON error body (``"code": 503``), not in the class.
+* Connection refused and a vcr cassette miss arrive as InternalServerError 500; the real cause is
+  in ``__cause__``.
+* ``completion_tokens`` includes reasoning tokens (Gemini thinking, OpenAI o-series): we split them.
+* ``ollama_chat/`` reports the model as ``ollama_chat/<m>``: we strip the route prefix.
+* The groq/ route crashes on answers without ``service_tier``: Groq is routed through openai/
+  (see ``_providers.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from creative_services import _sync
+from creative_services._providers import litellm_route, provider_spec
+from creative_services.exceptions import (
+    APIConnectionError,
+    AuthenticationError,
+    BadRequestError,
+    ContentPolicyError,
+    ContextWindowExceededError,
+    LLMError,
+    LLMTimeoutError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitError,
+    ServiceUnavailableError,
+)
+from creative_services.pricing import TokenPrices
+from creative_services.retry import parse_retry_after
+from creative_services.types import LLMEntry, Usage
+
+__all__ = ["ProviderResult", "complete", "estimate_tokens", "load", "map_prices", "translate_error"]
+
+_litellm: Any = None
+
+
+def load() -> Any:
+    """Import LiteLLM once, offline, quiet, with nothing of its own retrying or logging."""
+    global _litellm
+    if _litellm is None:
+        # Without this LiteLLM fetches its price map from the network at import.
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        litellm.suppress_debug_info = True  # it prints "Give Feedback / Get Help" to stdout
+        litellm.telemetry = False
+        litellm.num_retries = 0
+        _litellm = litellm
+        # Registered after LiteLLM's own atexit handlers, so it runs before them (LIFO).
+        _sync.add_shutdown_hook(_close_clients)
+    return _litellm
+
+
+async def _close_clients() -> None:
+    from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+    from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+
+    await GLOBAL_LOGGING_WORKER.stop(discard_pending=True, timeout=2.0)
+    await close_litellm_async_clients()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderResult:
+    """What one successful provider call returned, in our terms."""
+
+    content: str | None
+    model: str | None
+    finish_reason: str | None
+    usage: Usage
+    provider_cost: Decimal | None
+    tool_calls: tuple[dict[str, Any], ...]
+
+
+def build_kwargs(
+    entry: LLMEntry,
+    api_key: str | None,
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    max_tokens: int,
+    temperature: float,
+    timeout: float,
+    params: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The ``litellm.acompletion`` keyword arguments for one attempt on ``entry``."""
+    model, api_base = litellm_route(entry.provider, entry.model_name, entry.api_endpoint)
+    spec = provider_spec(entry.provider)
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "messages": list(messages),
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "timeout": timeout,
+        # One retry layer only: ours (retry.py).
+        "num_retries": 0,
+        "max_retries": 0,
+    }
+    if api_base:
+        kwargs["api_base"] = api_base
+    if api_key:
+        kwargs["api_key"] = api_key
+    elif spec is not None and spec.name == "openai_compatible":
+        kwargs["api_key"] = "not-needed"  # the OpenAI client refuses an empty key
+    kwargs.update(entry.extra_params)
+    kwargs.update(params)
+    return kwargs
+
+
+async def complete(
+    kwargs: dict[str, Any], entry: LLMEntry, secrets: Sequence[str]
+) -> ProviderResult:
+    """One provider call. Raises: LLMError (translated; never a LiteLLM exception)."""
+    litellm = load()
+    try:
+        response = await litellm.acompletion(**kwargs)
+    except Exception as exc:
+        raise translate_error(exc, entry, secrets) from exc
+    return _result(response, entry, kwargs)
+
+
+def _result(response: Any, entry: LLMEntry, kwargs: Mapping[str, Any]) -> ProviderResult:
+    choice = response.choices[0]
+    message = choice.message
+    content = message.content
+    tool_calls = tuple(
+        {
+            "id": call.id,
+            "name": call.function.name,
+            "arguments": call.function.arguments,
+        }
+        for call in (getattr(message, "tool_calls", None) or ())
+    )
+    raw_usage = getattr(response, "usage", None)
+    prompt = int(getattr(raw_usage, "prompt_tokens", 0) or 0)
+    completion = int(getattr(raw_usage, "completion_tokens", 0) or 0)
+    details = getattr(raw_usage, "completion_tokens_details", None)
+    reasoning = int(getattr(details, "reasoning_tokens", 0) or 0)
+    prompt_details = getattr(raw_usage, "prompt_tokens_details", None)
+    cached = int(getattr(prompt_details, "cached_tokens", 0) or 0)
+    if raw_usage is None or (prompt == 0 and completion == 0):
+        usage = Usage(
+            prompt_tokens=estimate_tokens(kwargs["model"], messages=kwargs["messages"]),
+            completion_tokens=estimate_tokens(kwargs["model"], text=content or ""),
+            estimated=True,
+        )
+    else:
+        usage = Usage(
+            prompt_tokens=prompt,
+            completion_tokens=max(0, completion - reasoning),
+            reasoning_tokens=reasoning,
+            cached_tokens=cached,
+        )
+    provider_cost = getattr(raw_usage, "cost", None)
+    model = response.model
+    route = kwargs["model"].split("/", 1)[0] + "/"
+    if isinstance(model, str) and model.startswith(route):
+        model = model[len(route) :]
+    return ProviderResult(
+        content=content,
+        model=model,
+        finish_reason=choice.finish_reason,
+        usage=usage,
+        provider_cost=_decimal(provider_cost),
+        tool_calls=tool_calls,
+    )
+
+
+def estimate_tokens(
+    model: str, *, messages: Sequence[Mapping[str, Any]] | None = None, text: str = ""
+) -> int:
+    """Count tokens locally (LiteLLM's tokenizer), for responses that report no usage."""
+    litellm = load()
+    try:
+        if messages is not None:
+            return int(litellm.token_counter(model=model, messages=list(messages)))
+        return int(litellm.token_counter(model=model, text=text)) if text else 0
+    except Exception:
+        return max(1, len(text) // 4) if text else 0
+
+
+def _decimal(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        result = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except ArithmeticError:
+        return None
+    return result if result.is_finite() and result >= 0 else None
+
+
+@lru_cache(maxsize=2048)
+def map_prices(provider: str, model_name: str) -> TokenPrices | None:
+    """Per-token prices from LiteLLM's bundled (offline) map, or None when it has none."""
+    spec = provider_spec(provider)
+    allowed = spec.priced_by if spec is not None else (provider,)
+    if not allowed:
+        return None
+    model_cost: Mapping[str, Mapping[str, Any]] = load().model_cost
+    keys = [f"{p}/{model_name}" for p in allowed] + [model_name]
+    for key in keys:
+        info = model_cost.get(key)
+        if not info or info.get("litellm_provider") not in allowed:
+            continue
+        inp, out = (
+            _decimal(info.get("input_cost_per_token")),
+            _decimal(info.get("output_cost_per_token")),
+        )
+        if inp is None or out is None:
+            continue
+        return TokenPrices(inp, out, _decimal(info.get("cache_read_input_token_cost")))
+    return None
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+_KEY_SHAPES = re.compile(
+    r"(sk-ant-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|gsk_[A-Za-z0-9]{8,}"
+    r"|xai-[A-Za-z0-9]{8,}|Bearer\s+[A-Za-z0-9._\-]{8,})"
+)
+_JSON_START = re.compile(r"\{")
+_CONNECTION_CAUSES = (
+    "ClientConnectorError",
+    "ClientConnectorDNSError",
+    "ClientOSError",
+    "ServerDisconnectedError",
+    "ConnectError",
+    "ConnectTimeout",
+    "RemoteProtocolError",
+    "ReadError",
+    "CannotOverwriteExistingCassetteException",
+)
+_QUOTA_MARKERS = ("insufficient_quota", "billing_hard_limit", "request too large")
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every known secret and anything shaped like a provider key masked."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "**********")
+    return _KEY_SHAPES.sub("**********", text)
+
+
+def _headers(exc: BaseException) -> dict[str, str]:
+    raw = getattr(exc, "litellm_response_headers", None)
+    if raw is None:
+        response = getattr(exc, "response", None)
+        raw = getattr(response, "headers", None)
+    try:
+        return {str(k).lower(): str(v) for k, v in dict(raw or {}).items()}
+    except (TypeError, ValueError):
+        return {}
+
+
+def _error_body(text: str) -> dict[str, Any]:
+    """The provider's JSON error object embedded in LiteLLM's message, if any."""
+    decoder = json.JSONDecoder()
+    for match in _JSON_START.finditer(text):
+        try:
+            obj, _ = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            inner = obj.get("error", obj)
+            return inner if isinstance(inner, dict) else {"message": str(inner)}
+    return {}
+
+
+def _gemini_retry_delay(body: Mapping[str, Any]) -> float | None:
+    for detail in body.get("details") or ():
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("RetryInfo"):
+            match = re.fullmatch(r"\s*([0-9.]+)s\s*", str(detail.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in _CONNECTION_CAUSES or isinstance(
+            current, ConnectionError | TimeoutError
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def translate_error(exc: BaseException, entry: LLMEntry, secrets: Sequence[str]) -> LLMError:
+    """Turn any LiteLLM/SDK/transport exception into our typed error, without secrets."""
+    litellm = load()
+    original = getattr(exc, "original_exception", None)
+    if type(exc).__name__ == "MidStreamFallbackError" and isinstance(original, BaseException):
+        exc = original  # Gemini stream errors arrive wrapped, and not as RateLimitError
+    text = str(getattr(exc, "message", None) or exc)
+    body = _error_body(text)
+    headers = _headers(exc)
+    status = getattr(exc, "provider_status_code", None)
+    if not isinstance(status, int) and isinstance(body.get("code"), int):
+        status = body["code"]
+    if not isinstance(status, int):
+        status = getattr(exc, "status_code", None)
+    body_code = body.get("code") if isinstance(body.get("code"), str) else body.get("type")
+    code = str(body_code) if body_code else None
+    message = str(body.get("message") or text)
+    message = re.sub(r"^(litellm\.\w+:\s*)+", "", message).strip()
+    retry_after = parse_retry_after(headers)
+    if retry_after is None:
+        retry_after = _gemini_retry_delay(body)
+    should = headers.get("x-should-retry")
+    fields: dict[str, Any] = {
+        "model": entry.model_name,
+        "provider": entry.provider,
+        "status_code": status if isinstance(status, int) else None,
+        "retry_after": retry_after,
+        "should_retry": None if should is None else should.strip().lower() == "true",
+        "code": code,
+        "entry": entry.ref,
+        "request_id": headers.get("x-request-id") or headers.get("request-id"),
+    }
+    lowered = f"{code or ''} {message}".lower()
+
+    cls: type[LLMError]
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        cls = ContextWindowExceededError
+    elif isinstance(exc, litellm.ContentPolicyViolationError):
+        cls = ContentPolicyError
+    elif isinstance(exc, litellm.Timeout):
+        cls = LLMTimeoutError
+    elif isinstance(exc, litellm.RateLimitError) or fields["status_code"] == 429:
+        quota = any(marker in lowered for marker in _QUOTA_MARKERS)
+        cls = QuotaExceededError if quota else RateLimitError
+    elif isinstance(exc, litellm.AuthenticationError):
+        cls = AuthenticationError
+    elif isinstance(exc, litellm.PermissionDeniedError):
+        cls = PermissionDeniedError
+    elif isinstance(exc, litellm.NotFoundError):
+        cls = ModelNotFoundError
+    elif isinstance(exc, litellm.BadRequestError | litellm.UnprocessableEntityError):
+        cls = BadRequestError
+    elif _is_connection_failure(exc):
+        cls = APIConnectionError
+        fields["status_code"] = None
+        message = f"could not reach {entry.provider}: {type(_root_cause(exc)).__name__}: {message}"
+    elif isinstance(fields["status_code"], int) and fields["status_code"] >= 500:
+        cls = ServiceUnavailableError
+    else:
+        cls = LLMError
+    prefix = f"{entry.provider} {fields['status_code']}: " if fields["status_code"] else ""
+    return cls(redact(prefix + message, secrets), **fields)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen: set[int] = set()
+    while (exc.__cause__ or exc.__context__) is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return exc

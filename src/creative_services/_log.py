@@ -1,0 +1,34 @@
+"""Structured events through structlog, delivered to the stdlib logger ``creative_services``.
+
+structlog is imported on the first event, not at import. Events go through stdlib logging so the
+application's logging configuration (Django's LOGGING, ``logging.basicConfig``) decides where
+they land; nothing is printed by default. Keys never reach an event: callers pass EntryRefs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+__all__ = ["LOGGER_NAME", "get_logger"]
+
+LOGGER_NAME = "creative_services"
+_logger: Any = None
+
+
+def get_logger() -> Any:
+    """The library's structlog logger (bound to the stdlib logger ``creative_services``)."""
+    global _logger
+    if _logger is None:
+        import structlog
+
+        _logger = structlog.wrap_logger(
+            logging.getLogger(LOGGER_NAME),
+            wrapper_class=structlog.stdlib.BoundLogger,
+            processors=[
+                structlog.stdlib.filter_by_level,
+                structlog.processors.format_exc_info,
+                structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
+            ],
+        )
+    return _logger

@@ -1,0 +1,116 @@
+"""Pure validation of call arguments: a typed error before any network call or reservation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from creative_services.exceptions import InvalidRequestError
+
+__all__ = [
+    "MAX_TOKENS_LIMIT",
+    "build_messages",
+    "check_max_tokens",
+    "check_temperature",
+    "check_timeout",
+]
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+MAX_TOKENS_LIMIT = 1_000_000
+
+
+def _check_text(value: object, where: str, *, param: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidRequestError(
+            f"{where} must be a string, got {type(value).__name__}", param=param
+        )
+    if "\x00" in value:
+        raise InvalidRequestError(f"{where} contains a NUL byte", param=param)
+    return value
+
+
+def build_messages(
+    prompt: str | None,
+    messages: Sequence[Mapping[str, Any]] | None,
+    system_prompt: str | None,
+) -> list[dict[str, Any]]:
+    """The OpenAI-format message list for a call. Raises: InvalidRequestError."""
+    if prompt is None and not messages:
+        raise InvalidRequestError("give a prompt or a non-empty messages list", param="prompt")
+    result: list[dict[str, Any]] = []
+    if system_prompt is not None:
+        _check_text(system_prompt, "system_prompt", param="system_prompt")
+        if system_prompt.strip():
+            result.append({"role": "system", "content": system_prompt})
+    if messages is not None:
+        if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
+            raise InvalidRequestError("messages must be a list of dicts", param="messages")
+        for i, message in enumerate(messages):
+            if not isinstance(message, Mapping):
+                raise InvalidRequestError(f"messages[{i}] must be a dict", param="messages")
+            role = message.get("role")
+            if role not in ROLES:
+                raise InvalidRequestError(
+                    f"messages[{i}].role is {role!r}; valid roles: {', '.join(sorted(ROLES))}",
+                    param="messages",
+                )
+            content = message.get("content")
+            if isinstance(content, str):
+                _check_text(content, f"messages[{i}].content", param="messages")
+                if not content.strip() and role != "assistant":
+                    raise InvalidRequestError(f"messages[{i}].content is empty", param="messages")
+            elif isinstance(content, list):  # content parts (images, text blocks)
+                if not content:
+                    raise InvalidRequestError(f"messages[{i}].content is empty", param="messages")
+            elif not (content is None and role == "assistant" and message.get("tool_calls")):
+                raise InvalidRequestError(
+                    f"messages[{i}].content must be a string or a list of parts, "
+                    f"got {type(content).__name__}",
+                    param="messages",
+                )
+            result.append(dict(message))
+    if prompt is not None:
+        _check_text(prompt, "prompt", param="prompt")
+        if not prompt.strip():
+            raise InvalidRequestError("prompt is empty", param="prompt")
+        result.append({"role": "user", "content": prompt})
+    if not any(m["role"] != "system" for m in result):
+        raise InvalidRequestError("messages hold only a system prompt", param="messages")
+    return result
+
+
+def check_max_tokens(value: object) -> int:
+    """A positive integer up to :data:`MAX_TOKENS_LIMIT`. Raises: InvalidRequestError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOKENS_LIMIT:
+        raise InvalidRequestError(
+            f"max_tokens must be an integer from 1 to {MAX_TOKENS_LIMIT}, got {value!r}",
+            param="max_tokens",
+        )
+    return value
+
+
+def check_temperature(value: object) -> float:
+    """A finite number in [0, 2]. Raises: InvalidRequestError."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= 2
+    ):
+        raise InvalidRequestError(
+            f"temperature must be a number from 0 to 2, got {value!r}", param="temperature"
+        )
+    return float(value)
+
+
+def check_timeout(value: object) -> float:
+    """A finite number of seconds > 0. Raises: InvalidRequestError."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidRequestError(f"timeout must be seconds > 0, got {value!r}", param="timeout")
+    return float(value)

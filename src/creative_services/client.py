@@ -1,0 +1,451 @@
+"""DynamicLLMClient: validate, pick candidates, call with retries and fallbacks, price, record.
+
+Every call runs on the library's background loop (``_sync.py``), so the async API, the sync twin
+and the bridges share one LiteLLM loop and its connection pools.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from creative_services._providers import resolve_api_key
+from creative_services._request import (
+    build_messages,
+    check_max_tokens,
+    check_temperature,
+    check_timeout,
+)
+from creative_services.exceptions import (
+    AllModelsFailedError,
+    AuthenticationError,
+    ConfigurationError,
+    InvalidRequestError,
+    LLMError,
+    LLMTimeoutError,
+)
+from creative_services.pricing import resolve_cost
+from creative_services.registry import LLMRegistry
+from creative_services.retry import Decision, RetryPolicy, retry_call
+from creative_services.tracking import InMemoryUsageTracker, UsageTracker
+from creative_services.types import LLMEntry, LLMResponse, LLMTier, Outcome, UsageRecord
+
+__all__ = ["DynamicLLMClient"]
+
+_warned_unpriced: set[tuple[str, str]] = set()
+
+
+@dataclass(slots=True)
+class _CallState:
+    """What one generate() call has done so far: the source of its usage record."""
+
+    request_id: str = field(default_factory=lambda: os.urandom(16).hex())
+    attempts: int = 0
+    failures: list[LLMError] = field(default_factory=list)
+    entry: LLMEntry | None = None
+
+
+class DynamicLLMClient:
+    """Call any LLM by tier, id or name, with retries, fallbacks, cost and a usage record.
+
+    ``tracker`` receives exactly one record per call (default: an :class:`InMemoryUsageTracker`,
+    available as :attr:`tracker`). ``retry_policy`` sets retries, backoff and the total deadline
+    (``timeout``, 60 s by default). ``clock``/``sleep`` exist so tests can run retries on a fake
+    clock; ``environ`` is where keys named by ``*_API_KEY`` variables are read at call time.
+    """
+
+    def __init__(
+        self,
+        registry: LLMRegistry,
+        *,
+        tracker: UsageTracker | None = None,
+        retry_policy: RetryPolicy | None = None,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        if not isinstance(registry, LLMRegistry):
+            raise ConfigurationError(
+                f"registry must implement LLMRegistry (get_by_id, get_by_name, get_by_tier, "
+                f"get_default, list_active, candidates), got {type(registry).__name__}"
+            )
+        self.registry = registry
+        self.tracker: UsageTracker = tracker if tracker is not None else InMemoryUsageTracker()
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._environ = os.environ if environ is None else environ
+        self._clock = clock
+        self._sleep = sleep
+        self._closed = False
+        self.failed_records: deque[UsageRecord] = deque(maxlen=1000)
+        """Usage records the tracker refused (also logged as ``usage_record_failed``)."""
+
+    def __repr__(self) -> str:
+        return f"DynamicLLMClient(registry={self.registry!r}, tracker={self.tracker!r})"
+
+    async def __aenter__(self) -> DynamicLLMClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop accepting calls. The shared HTTP pools close at interpreter exit."""
+        self._closed = True
+
+    def close(self) -> None:
+        """Sync twin of :meth:`aclose`."""
+        self._closed = True
+
+    async def generate(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        system_prompt: str | None = None,
+        tier: LLMTier | str | None = None,
+        llm_id: int | None = None,
+        llm_name: str | None = None,
+        user_id: int | str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        **provider_params: Any,
+    ) -> LLMResponse:
+        """Generate an answer.
+
+        Pick at most one of ``tier``, ``llm_id`` and ``llm_name``; with none, the registry's
+        default tier is used. A tier falls back through its active entries in order; an id or
+        name means exactly that entry. ``provider_params`` go to LiteLLM unchanged.
+
+        Raises:
+            InvalidRequestError: bad arguments (before any network call).
+            UnknownModelError, NoActiveEntryError, MissingAPIKeyError: configuration problems.
+            LLMError: the call failed; AllModelsFailedError when several entries were tried.
+        """
+        call = self._prepare(
+            prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
+            timeout, metadata, user_id, provider_params,
+        )  # fmt: skip
+        from creative_services import _sync
+
+        return await _sync.run_async(self._run(call))
+
+    def generate_sync(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        system_prompt: str | None = None,
+        tier: LLMTier | str | None = None,
+        llm_id: int | None = None,
+        llm_name: str | None = None,
+        user_id: int | str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        **provider_params: Any,
+    ) -> LLMResponse:
+        """Blocking twin of :meth:`generate`, run on the library's one background loop.
+
+        Safe in scripts, threads, Celery tasks and while an event loop runs in this thread.
+        """
+        call = self._prepare(
+            prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
+            timeout, metadata, user_id, provider_params,
+        )  # fmt: skip
+        from creative_services import _sync
+
+        return _sync.run_sync(self._run(call))
+
+    # --- the flow ------------------------------------------------------------------------------
+
+    def _prepare(
+        self,
+        prompt: str | None,
+        messages: Sequence[Mapping[str, Any]] | None,
+        system_prompt: str | None,
+        tier: LLMTier | str | None,
+        llm_id: int | None,
+        llm_name: str | None,
+        max_tokens: int | None,
+        temperature: float | None,
+        timeout: float | None,
+        metadata: Mapping[str, Any] | None,
+        user_id: int | str | None,
+        provider_params: dict[str, Any],
+    ) -> _Call:
+        """Step 1: validate everything and pick the candidates, before any network call."""
+        if self._closed:
+            raise ConfigurationError("this DynamicLLMClient is closed; create a new one")
+        chosen = [
+            n
+            for n, v in (("tier", tier), ("llm_id", llm_id), ("llm_name", llm_name))
+            if v is not None
+        ]
+        if len(chosen) > 1:
+            raise InvalidRequestError(f"give at most one of tier, llm_id, llm_name; got {chosen}")
+        built = build_messages(prompt, messages, system_prompt)
+        for name in ("model", "messages", "api_key", "api_base"):
+            if name in provider_params:
+                raise InvalidRequestError(
+                    f"{name!r} is chosen by the registry, not passed per call", param=name
+                )
+        if llm_id is not None:
+            candidates = [self.registry.get_by_id(llm_id)]
+        elif llm_name is not None:
+            candidates = [self.registry.get_by_name(llm_name)]
+        else:
+            wanted = LLMTier.parse(tier) if tier is not None else self.registry.get_default().tier
+            candidates = self.registry.candidates(wanted)
+        keys = [resolve_api_key(entry, self._environ) for entry in candidates]
+        return _Call(
+            messages=built,
+            candidates=candidates,
+            keys=keys,
+            max_tokens=None if max_tokens is None else check_max_tokens(max_tokens),
+            temperature=None if temperature is None else check_temperature(temperature),
+            timeout=self.retry_policy.timeout if timeout is None else check_timeout(timeout),
+            metadata=dict(metadata or {}),
+            user_id=user_id,
+            params=provider_params,
+        )
+
+    async def _run(self, call: _Call) -> LLMResponse:
+        """Steps 4-7 on the background loop: call, price, record, return."""
+        import asyncio
+        import random
+
+        from creative_services import _litellm
+
+        log = _log()
+        state = _CallState()
+        started = time.perf_counter()
+        deadline = self._clock() + call.timeout
+        outcome: Outcome = "error"
+        response: LLMResponse | None = None
+        error: BaseException | None = None
+        refused_keys: set[str] = set()
+        try:
+            for entry, key in zip(call.candidates, call.keys, strict=True):
+                if key is not None and key in refused_keys:
+                    continue  # a 401 on this key will not go away on another entry using it
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    break
+                state.entry = entry
+                kwargs = _litellm.build_kwargs(
+                    entry,
+                    key,
+                    call.messages,
+                    max_tokens=call.max_tokens or entry.max_tokens,
+                    temperature=entry.temperature if call.temperature is None else call.temperature,
+                    timeout=remaining,
+                    params=call.params,
+                )
+                secrets = [key] if key else []
+
+                async def attempt(
+                    entry: LLMEntry = entry,
+                    kwargs: dict[str, Any] = kwargs,
+                    secrets: list[str] = secrets,
+                ) -> _litellm.ProviderResult:
+                    state.attempts += 1
+                    left = deadline - self._clock()
+                    if left <= 0:
+                        raise _deadline_error(entry, call.timeout)
+                    kwargs["timeout"] = left
+                    try:
+                        async with asyncio.timeout(left):
+                            return await _litellm.complete(kwargs, entry, secrets)
+                    except TimeoutError:
+                        raise _deadline_error(entry, call.timeout) from None
+
+                def on_retry(err: LLMError, decision: Decision, entry: LLMEntry = entry) -> None:
+                    log.info(
+                        "llm_retry",
+                        entry=entry.name,
+                        error=type(err).__name__,
+                        status=err.status_code,
+                        delay=round(decision.delay, 3),
+                    )
+
+                try:
+                    result = await retry_call(
+                        attempt,
+                        policy=self.retry_policy,
+                        deadline=deadline,
+                        clock=self._clock,
+                        sleep=self._sleep or asyncio.sleep,
+                        rand=random.random,
+                        on_retry=on_retry,
+                    )
+                except LLMError as exc:
+                    state.failures.append(exc)
+                    if isinstance(exc, AuthenticationError) and key:
+                        refused_keys.add(key)
+                    continue
+                response = self._response(call, state, entry, result, started)
+                outcome = "success"
+                return response
+            raise self._failure(call, state)
+        except asyncio.CancelledError as exc:
+            outcome, error = "cancelled", exc
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            await self._record(call, state, response, outcome, error, started)
+
+    def _response(
+        self,
+        call: _Call,
+        state: _CallState,
+        entry: LLMEntry,
+        result: Any,
+        started: float,
+    ) -> LLMResponse:
+        from creative_services import _litellm
+
+        prices = None
+        if result.provider_cost is None and entry.cost_per_1k_input is None:
+            prices = _litellm.map_prices(entry.provider, entry.model_name)
+            if prices is None and result.model and result.model != entry.model_name:
+                prices = _litellm.map_prices(entry.provider, result.model)
+        cost, source = resolve_cost(
+            result.usage, entry, provider_cost=result.provider_cost, map_prices=prices
+        )
+        if cost is None and (entry.provider, entry.model_name) not in _warned_unpriced:
+            _warned_unpriced.add((entry.provider, entry.model_name))
+            _log().warning(
+                "llm_price_unknown",
+                entry=entry.name,
+                provider=entry.provider,
+                model=entry.model_name,
+                fix="set cost_per_1k_input and cost_per_1k_output on the entry",
+            )
+        return LLMResponse(
+            content=result.content,
+            entry=entry.ref,
+            usage=result.usage,
+            cost=cost,
+            cost_source=source,
+            model=result.model,
+            finish_reason=result.finish_reason,
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            attempts=state.attempts,
+            tried=tuple(f.entry for f in state.failures if f.entry is not None),
+            request_id=state.request_id,
+            tool_calls=result.tool_calls,
+        )
+
+    def _failure(self, call: _Call, state: _CallState) -> LLMError:
+        if not state.failures:  # the deadline ran out before any attempt
+            entry = call.candidates[0]
+            return _deadline_error(entry, call.timeout)
+        if len(state.failures) == 1:
+            only = state.failures[0]
+            only.attempts = state.attempts
+            return only
+        return AllModelsFailedError(state.failures, attempts=state.attempts)
+
+    async def _record(
+        self,
+        call: _Call,
+        state: _CallState,
+        response: LLMResponse | None,
+        outcome: Outcome,
+        error: BaseException | None,
+        started: float,
+    ) -> None:
+        """Step 6: exactly one usage record per call; a failing tracker never costs the answer."""
+        entry = state.entry or call.candidates[0]
+        usage = response.usage if response is not None else None
+        record = UsageRecord(
+            llm_id=entry.id,
+            user_id=call.user_id,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            reasoning_tokens=usage.reasoning_tokens if usage else 0,
+            cached_tokens=usage.cached_tokens if usage else 0,
+            cost=response.cost if response else None,
+            cost_source=response.cost_source if response else "unknown",
+            tier=entry.tier.value,
+            entry_name=entry.name,
+            provider=entry.provider,
+            model=(response.model if response else None) or entry.model_name,
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            outcome=outcome,
+            error_class=None if error is None else type(error).__name__,
+            attempts=state.attempts,
+            usage_estimated=bool(usage and usage.estimated),
+            may_have_been_billed=any(isinstance(f, LLMTimeoutError) for f in state.failures)
+            or (outcome == "cancelled" and state.attempts > 0),
+            request_id=state.request_id,
+            metadata=call.metadata,
+        )
+        log = _log()
+        log.info(
+            "llm_call",
+            request_id=record.request_id,
+            entry=record.entry_name,
+            provider=record.provider,
+            model=record.model,
+            tier=record.tier,
+            outcome=outcome,
+            error=record.error_class,
+            attempts=record.attempts,
+            prompt_tokens=record.prompt_tokens,
+            completion_tokens=record.completion_tokens,
+            cost=None if record.cost is None else str(record.cost),
+            latency_ms=round(record.latency_ms, 1),
+        )
+        try:
+            await self.tracker.arecord(**_fields(record))
+        except Exception as exc:
+            self.failed_records.append(record)
+            log.error(
+                "usage_record_failed",
+                tracker=type(self.tracker).__name__,
+                error=type(exc).__name__,
+                record=_fields(record),
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    messages: list[dict[str, Any]]
+    candidates: list[LLMEntry]
+    keys: list[str | None]
+    max_tokens: int | None
+    temperature: float | None
+    timeout: float
+    metadata: dict[str, Any]
+    user_id: int | str | None
+    params: dict[str, Any]
+
+
+def _deadline_error(entry: LLMEntry, timeout: float) -> LLMTimeoutError:
+    return LLMTimeoutError(
+        f"{entry.provider}: no answer within the {timeout:g}s deadline "
+        f"(the provider may still bill the call)",
+        model=entry.model_name,
+        provider=entry.provider,
+        entry=entry.ref,
+    )
+
+
+def _fields(record: UsageRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}
+
+
+def _log() -> Any:
+    from creative_services._log import get_logger
+
+    return get_logger()

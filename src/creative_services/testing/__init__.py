@@ -1,0 +1,1 @@
+"""Test helpers for applications using creative-services (and for our own suite)."""
