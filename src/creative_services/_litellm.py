@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -48,12 +49,22 @@ from creative_services.types import LLMEntry, Usage
 __all__ = ["ProviderResult", "complete", "estimate_tokens", "load", "map_prices", "translate_error"]
 
 _litellm: Any = None
+_load_lock = threading.Lock()
+
+
+def needs_load() -> bool:
+    """True until LiteLLM has been imported."""
+    return _litellm is None
 
 
 def load() -> Any:
     """Import LiteLLM once, offline, quiet, with nothing of its own retrying or logging."""
     global _litellm
-    if _litellm is None:
+    if _litellm is not None:
+        return _litellm
+    with _load_lock:
+        if _litellm is not None:
+            return _litellm
         # Without this LiteLLM fetches its price map from the network at import.
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         import litellm
@@ -244,6 +255,15 @@ _CONNECTION_CAUSES = (
     "ReadError",
     "CannotOverwriteExistingCassetteException",
 )
+# LiteLLM raises a bare APIError for some statuses (e.g. 403 from openai/): classify by status.
+_BY_STATUS: dict[int | None, type[LLMError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: ModelNotFoundError,
+    408: LLMTimeoutError,
+    422: BadRequestError,
+}
 _QUOTA_MARKERS = ("insufficient_quota", "billing_hard_limit", "request too large")
 
 
@@ -309,7 +329,12 @@ def translate_error(exc: BaseException, entry: LLMEntry, secrets: Sequence[str])
     if type(exc).__name__ == "MidStreamFallbackError" and isinstance(original, BaseException):
         exc = original  # Gemini stream errors arrive wrapped, and not as RateLimitError
     text = str(getattr(exc, "message", None) or exc)
-    body = _error_body(text)
+    raw_body = getattr(exc, "body", None)
+    if isinstance(raw_body, dict):
+        inner = raw_body.get("error", raw_body)
+        body = inner if isinstance(inner, dict) else _error_body(text)
+    else:
+        body = _error_body(text)
     headers = _headers(exc)
     status = getattr(exc, "provider_status_code", None)
     if not isinstance(status, int) and isinstance(body.get("code"), int):
@@ -343,6 +368,12 @@ def translate_error(exc: BaseException, entry: LLMEntry, secrets: Sequence[str])
         cls = ContentPolicyError
     elif isinstance(exc, litellm.Timeout):
         cls = LLMTimeoutError
+    elif _is_connection_failure(exc):
+        # Before the status checks: LiteLLM guesses a class from the message text, so a
+        # refused connection can arrive as a 500, or even a 429.
+        cls = APIConnectionError
+        fields["status_code"] = None
+        message = f"could not reach {entry.provider}: {type(_root_cause(exc)).__name__}: {message}"
     elif isinstance(exc, litellm.RateLimitError) or fields["status_code"] == 429:
         quota = any(marker in lowered for marker in _QUOTA_MARKERS)
         cls = QuotaExceededError if quota else RateLimitError
@@ -354,14 +385,14 @@ def translate_error(exc: BaseException, entry: LLMEntry, secrets: Sequence[str])
         cls = ModelNotFoundError
     elif isinstance(exc, litellm.BadRequestError | litellm.UnprocessableEntityError):
         cls = BadRequestError
-    elif _is_connection_failure(exc):
-        cls = APIConnectionError
-        fields["status_code"] = None
-        message = f"could not reach {entry.provider}: {type(_root_cause(exc)).__name__}: {message}"
-    elif isinstance(fields["status_code"], int) and fields["status_code"] >= 500:
-        cls = ServiceUnavailableError
     else:
-        cls = LLMError
+        cls = _BY_STATUS.get(fields["status_code"], LLMError)
+        if (
+            cls is LLMError
+            and isinstance(fields["status_code"], int)
+            and fields["status_code"] >= 500
+        ):
+            cls = ServiceUnavailableError
     prefix = f"{entry.provider} {fields['status_code']}: " if fields["status_code"] else ""
     return cls(redact(prefix + message, secrets), **fields)
 

@@ -277,6 +277,10 @@ def litellm_route(
     spec = provider_spec(provider)
     if spec is None:
         return f"{provider}/{model_name}", _strip(api_endpoint) if api_endpoint else None
+    if not api_endpoint and spec.litellm_prefix != spec.name and spec.default_base_url:
+        # Routed through another provider's LiteLLM prefix (groq -> openai/): that prefix's
+        # default URL would be the wrong host.
+        api_endpoint = spec.default_base_url
     api_base = spec.normalise_base(api_endpoint) if api_endpoint else None
     return f"{spec.litellm_prefix}/{model_name}", api_base
 

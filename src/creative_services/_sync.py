@@ -111,6 +111,9 @@ def shutdown() -> None:
             # A failing cleanup must not break interpreter exit.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(hook(), _SHUTDOWN_TIMEOUT)
+        # Closed transports finish closing on the next loop iterations (aiohttp's advice).
+        for _ in range(3):
+            await asyncio.sleep(0)
         current = asyncio.current_task()
         pending = [t for t in asyncio.all_tasks() if t is not current]
         for task in pending:

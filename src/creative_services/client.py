@@ -223,6 +223,9 @@ class DynamicLLMClient:
 
         from creative_services import _litellm
 
+        if _litellm.needs_load():
+            # The first imports take seconds: do them off the loop so other calls keep flowing.
+            await asyncio.to_thread(_import_dependencies)
         log = _log()
         state = _CallState()
         started = time.perf_counter()
@@ -245,7 +248,9 @@ class DynamicLLMClient:
                     call.messages,
                     max_tokens=call.max_tokens or entry.max_tokens,
                     temperature=entry.temperature if call.temperature is None else call.temperature,
-                    timeout=remaining,
+                    # LiteLLM caches one HTTP client per distinct timeout: pass the call's
+                    # constant budget, and enforce the shrinking deadline ourselves below.
+                    timeout=call.timeout,
                     params=call.params,
                 )
                 secrets = [key] if key else []
@@ -259,7 +264,6 @@ class DynamicLLMClient:
                     left = deadline - self._clock()
                     if left <= 0:
                         raise _deadline_error(entry, call.timeout)
-                    kwargs["timeout"] = left
                     try:
                         async with asyncio.timeout(left):
                             return await _litellm.complete(kwargs, entry, secrets)
@@ -443,6 +447,15 @@ def _deadline_error(entry: LLMEntry, timeout: float) -> LLMTimeoutError:
 
 def _fields(record: UsageRecord) -> dict[str, Any]:
     return {name: getattr(record, name) for name in record.__dataclass_fields__}
+
+
+def _import_dependencies() -> None:
+    from creative_services import _litellm
+
+    _log()
+    import tenacity  # noqa: F401  # the retry driver's dependency
+
+    _litellm.load()
 
 
 def _log() -> Any:

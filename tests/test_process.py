@@ -1,0 +1,118 @@
+"""Whole-process behaviour in real subprocesses: imports, exit hygiene, the seed example."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from creative_services.testing.fake_provider import FakeProvider
+
+
+def run_python(
+    code: str, env: dict[str, str] | None = None, *flags: str
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    full_env.pop("CREATIVE_SERVICES_MODELS", None)
+    full_env.update(env or {})
+    return subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, *flags, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_import_loads_no_litellm_openai_httpx_or_django():
+    result = run_python(
+        """
+        import sys
+        import creative_services
+        from creative_services import DictRegistry, DynamicLLMClient, LLMTier
+        heavy = ("litellm", "openai", "httpx", "django", "aiohttp", "structlog", "tenacity")
+        print(sorted(m for m in sys.modules if m.split(".")[0] in heavy))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_import_reads_no_environment_and_sets_nothing():
+    result = run_python(
+        """
+        import os
+        before = dict(os.environ)
+        import creative_services
+        print(before == dict(os.environ))
+        """
+    )
+    assert result.stdout.strip() == "True", result.stderr
+
+
+def test_seed_example_runs_verbatim_with_only_openai_key(fake_provider: FakeProvider):
+    fake_provider.reply("Hello from the fake")
+    result = run_python(
+        """
+        import asyncio
+        from creative_services import DictRegistry, DynamicLLMClient, LLMTier
+
+        async def main():
+            prompt = "Say hello"
+            registry = DictRegistry.from_env()
+            client = DynamicLLMClient(registry)
+            response = await client.generate(prompt=prompt, tier=LLMTier.STANDARD)
+            content = response.content
+            print(content)
+
+        asyncio.run(main())
+        """,
+        {"OPENAI_API_KEY": "dummy", "OPENAI_BASE_URL": fake_provider.base_url},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Hello from the fake"
+    assert fake_provider.requests[0].body["model"] == "gpt-4.1-mini"
+
+
+def test_asyncio_run_twice_exits_without_warnings(fake_provider: FakeProvider):
+    result = run_python(
+        """
+        import asyncio
+        from creative_services import DictRegistry, DynamicLLMClient
+
+        async def main():
+            client = DynamicLLMClient(DictRegistry.from_env())
+            for _ in range(3):
+                await client.generate(prompt="hi", tier="standard")
+            async with DynamicLLMClient(DictRegistry.from_env()) as other:
+                await other.generate(prompt="hi")
+
+        asyncio.run(main())
+        asyncio.run(main())
+        """,
+        {"OPENAI_API_KEY": "dummy", "OPENAI_BASE_URL": fake_provider.base_url},
+        "-W",
+        "default",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert len(fake_provider.requests) == 8
+
+
+def test_generate_sync_in_plain_script_exits_cleanly(fake_provider: FakeProvider):
+    result = run_python(
+        """
+        from creative_services import DictRegistry, DynamicLLMClient
+        client = DynamicLLMClient(DictRegistry.from_env())
+        for _ in range(5):
+            print(client.generate_sync(prompt="hi").content)
+        """,
+        {"OPENAI_API_KEY": "dummy", "OPENAI_BASE_URL": fake_provider.base_url},
+        "-W",
+        "default",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:5] == ["fake answer"] * 5
+    assert result.stderr == ""
