@@ -16,7 +16,7 @@ def run_python(
     full_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     full_env.pop("CREATIVE_SERVICES_MODELS", None)
     full_env.update(env or {})
-    return subprocess.run(  # noqa: S603 - our own interpreter and code
+    return subprocess.run(
         [sys.executable, *flags, "-c", textwrap.dedent(code)],
         capture_output=True,
         text=True,
