@@ -1,6 +1,6 @@
 """The only module that imports LiteLLM: lazy import, entry -> kwargs, response and error mapping.
 
-Facts about LiteLLM 1.110.2 this module works around (see docs/failure-handling.md):
+Facts about LiteLLM 1.110.2 this module works around (see docs/failure-handling.rst):
 
 * Retry headers live in ``exc.litellm_response_headers`` (httpx.Headers or a plain dict), not in
   ``exc.response`` (a placeholder for most providers).

@@ -113,7 +113,7 @@ class DictRegistry(BaseRegistry):
 
         ``CREATIVE_SERVICES_MODELS`` holds JSON or the path of a TOML/JSON file. Without it,
         every provider whose key is set (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...) gives
-        its default model for each tier it serves (see docs/registry.md); ``<PROVIDER>_BASE_URL``
+        its default model for each tier it serves (see docs/registry.rst); ``<PROVIDER>_BASE_URL``
         variables point a provider at a proxy or local server. The key itself is read when a
         call is made. Raises: ConfigurationError when nothing is configured.
         """
