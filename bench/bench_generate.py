@@ -606,7 +606,7 @@ def fake_server() -> Iterator[FakeServer]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=128, help="calls per configuration per round")
-    parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=64, help="untimed calls per configuration")
     parser.add_argument("--settle", type=float, default=0.05, help="seconds; see the docstring")
     parser.add_argument("--import-repeats", type=int, default=15)
