@@ -10,10 +10,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-__all__ = ["LOGGER_NAME", "get_logger"]
+__all__ = ["LOGGER_NAME", "get_logger", "info_enabled"]
 
 LOGGER_NAME = "creative_services"
 _logger: Any = None
+_stdlib_logger = logging.getLogger(LOGGER_NAME)
+
+
+def info_enabled() -> bool:
+    """Whether an INFO event would be emitted: skip building per-call events when not."""
+    return _stdlib_logger.isEnabledFor(logging.INFO)
 
 
 def get_logger() -> Any:
@@ -23,7 +29,7 @@ def get_logger() -> Any:
         import structlog
 
         _logger = structlog.wrap_logger(
-            logging.getLogger(LOGGER_NAME),
+            _stdlib_logger,
             wrapper_class=structlog.stdlib.BoundLogger,
             processors=[
                 structlog.stdlib.filter_by_level,

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from creative_services._log import info_enabled
 from creative_services._providers import resolve_api_key
 from creative_services._request import (
     build_messages,
@@ -395,21 +396,22 @@ class DynamicLLMClient:
             metadata=call.metadata,
         )
         log = _log()
-        log.info(
-            "llm_call",
-            request_id=record.request_id,
-            entry=record.entry_name,
-            provider=record.provider,
-            model=record.model,
-            tier=record.tier,
-            outcome=outcome,
-            error=record.error_class,
-            attempts=record.attempts,
-            prompt_tokens=record.prompt_tokens,
-            completion_tokens=record.completion_tokens,
-            cost=None if record.cost is None else str(record.cost),
-            latency_ms=round(record.latency_ms, 1),
-        )
+        if info_enabled():
+            log.info(
+                "llm_call",
+                request_id=record.request_id,
+                entry=record.entry_name,
+                provider=record.provider,
+                model=record.model,
+                tier=record.tier,
+                outcome=outcome,
+                error=record.error_class,
+                attempts=record.attempts,
+                prompt_tokens=record.prompt_tokens,
+                completion_tokens=record.completion_tokens,
+                cost=None if record.cost is None else str(record.cost),
+                latency_ms=round(record.latency_ms, 1),
+            )
         try:
             await self.tracker.arecord(**_fields(record))
         except Exception as exc:
@@ -453,8 +455,6 @@ def _import_dependencies() -> None:
     from creative_services import _litellm
 
     _log()
-    import tenacity  # noqa: F401  # the retry driver's dependency
-
     _litellm.load()
 
 

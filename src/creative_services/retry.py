@@ -1,4 +1,4 @@
-"""Retry decisions (pure) and the driver that applies them (tenacity).
+"""Retry decisions (pure) and the small loop that applies them.
 
 The only retry layer: LiteLLM's and the SDKs' own retries are switched off in ``_litellm.py``.
 Defaults follow the official OpenAI/Anthropic SDKs: 2 retries, 0.5 s doubling to an 8 s cap with
@@ -176,34 +176,25 @@ async def retry_call(
     """Call ``attempt`` until it succeeds or :func:`decide` says fall back; then re-raise.
 
     The raised :class:`LLMError` is the last one, with ``attempts`` set to the number of calls.
+    A plain loop rather than tenacity: tenacity's per-attempt introspection cost about a third
+    of this library's own per-call CPU (bench/RESULTS.md), and every decision is ours anyway.
     """
-    from tenacity import AsyncRetrying, RetryCallState, stop_never
-
-    decisions: list[Decision] = []
-
-    def should_retry(state: RetryCallState) -> bool:
-        outcome = state.outcome
-        error = outcome.exception() if outcome is not None else None
-        if not isinstance(error, LLMError):
-            return False
-        error.attempts = state.attempt_number
-        decision = decide(
-            error,
-            retries_done=state.attempt_number - 1,
-            policy=policy,
-            remaining=deadline - clock(),
-            rand=rand(),
-        )
-        decisions.append(decision)
-        if decision.action is Action.RETRY and on_retry is not None:
-            on_retry(error, decision)
-        return decision.action is Action.RETRY
-
-    retrying = AsyncRetrying(
-        retry=should_retry,
-        wait=lambda _state: decisions[-1].delay,
-        stop=stop_never,
-        sleep=sleep,
-        reraise=True,
-    )
-    return await retrying(attempt)
+    retries = 0
+    while True:
+        try:
+            return await attempt()
+        except LLMError as error:
+            error.attempts = retries + 1
+            decision = decide(
+                error,
+                retries_done=retries,
+                policy=policy,
+                remaining=deadline - clock(),
+                rand=rand(),
+            )
+            if decision.action is not Action.RETRY:
+                raise
+            if on_retry is not None:
+                on_retry(error, decision)
+            await sleep(decision.delay)
+            retries += 1

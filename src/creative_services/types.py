@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from creative_services.exceptions import InvalidEntryError, InvalidTierError
 
@@ -137,6 +137,29 @@ class LLMEntry:
     priority: int = 0
     api_key_env: str | None = None
     extra_params: Mapping[str, Any] = field(default_factory=dict)
+
+    if TYPE_CHECKING:
+        # What the constructor accepts (keys as str, prices as str/float/int); after
+        # __post_init__ the attributes have the types declared above.
+        def __init__(
+            self,
+            *,
+            id: int | None = None,
+            name: str,
+            provider: str,
+            model_name: str,
+            tier: LLMTier | str = LLMTier.STANDARD,
+            api_key: Secret | str | None = None,
+            api_endpoint: str | None = None,
+            max_tokens: int = 4096,
+            temperature: float = 0.7,
+            cost_per_1k_input: Decimal | float | str | None = None,
+            cost_per_1k_output: Decimal | float | str | None = None,
+            is_active: bool = True,
+            priority: int = 0,
+            api_key_env: str | None = None,
+            extra_params: Mapping[str, Any] | None = None,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
