@@ -123,6 +123,13 @@ async def test_entry_price_wins_over_price_map(fake_provider, fake_clock):
     assert response.cost_source == "entry"
 
 
+async def test_entry_with_only_one_price_is_priced_from_the_map(fake_provider, fake_clock):
+    client = make_client([entry(fake_provider, cost_per_1k_input="0.01")], fake_clock)
+    response = await client.generate(prompt="hi")
+    assert response.cost_source == "litellm"
+    assert response.cost == Decimal("10") * Decimal("1.5E-7") + Decimal("5") * Decimal("6E-7")
+
+
 async def test_provider_reported_cost_wins(fake_provider, fake_clock):
     fake_provider.reply(usage_extra={"cost": 0.0123})
     client = make_client(

@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from creative_services._log import info_enabled
 from creative_services._providers import resolve_api_key
@@ -34,6 +34,9 @@ from creative_services.registry import LLMRegistry
 from creative_services.retry import Decision, RetryPolicy, retry_call
 from creative_services.tracking import InMemoryUsageTracker, UsageTracker
 from creative_services.types import LLMEntry, LLMResponse, LLMTier, Outcome, UsageRecord
+
+if TYPE_CHECKING:
+    from creative_services._litellm import ProviderResult
 
 __all__ = ["DynamicLLMClient"]
 
@@ -313,13 +316,14 @@ class DynamicLLMClient:
         call: _Call,
         state: _CallState,
         entry: LLMEntry,
-        result: Any,
+        result: ProviderResult,
         started: float,
     ) -> LLMResponse:
         from creative_services import _litellm
 
         prices = None
-        if result.provider_cost is None and entry.cost_per_1k_input is None:
+        entry_priced = entry.cost_per_1k_input is not None and entry.cost_per_1k_output is not None
+        if result.provider_cost is None and not entry_priced:
             prices = _litellm.map_prices(entry.provider, entry.model_name)
             if prices is None and result.model and result.model != entry.model_name:
                 prices = _litellm.map_prices(entry.provider, result.model)
