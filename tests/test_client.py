@@ -499,6 +499,22 @@ async def test_no_key_in_any_log_line(fake_provider, fake_clock, caplog):
     assert any("llm_call" in r.getMessage() for r in caplog.records)
 
 
+async def test_prompts_are_logged_at_debug_level_only(fake_provider, fake_clock, caplog):
+    client = make_client([entry(fake_provider)], fake_clock)
+    with caplog.at_level(logging.DEBUG, logger="creative_services"):
+        await client.generate(prompt="my secret plan")
+    with_prompt = [r for r in caplog.records if "my secret plan" in r.getMessage()]
+    assert [r.levelno for r in with_prompt] == [logging.DEBUG]
+    [call_event] = [r for r in caplog.records if "llm_call" in r.getMessage()]
+    assert call_event.levelno == logging.INFO
+    for field in ("entry='primary'", "tier='standard'", "prompt_tokens=10", "attempts=1"):
+        assert field in call_event.getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="creative_services"):
+        await client.generate(prompt="my secret plan")
+    assert "my secret plan" not in caplog.text
+
+
 def test_generate_sync_from_threads_and_inside_a_running_loop(fake_provider):
     client = DynamicLLMClient(DictRegistry([entry(fake_provider)]))
     results: list[str | None] = []

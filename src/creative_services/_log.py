@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-__all__ = ["LOGGER_NAME", "get_logger", "info_enabled"]
+__all__ = ["LOGGER_NAME", "debug_enabled", "get_logger", "info_enabled"]
 
 LOGGER_NAME = "creative_services"
 _logger: Any = None
@@ -20,6 +20,11 @@ _stdlib_logger = logging.getLogger(LOGGER_NAME)
 def info_enabled() -> bool:
     """Whether an INFO event would be emitted: skip building per-call events when not."""
     return _stdlib_logger.isEnabledFor(logging.INFO)
+
+
+def debug_enabled() -> bool:
+    """Whether DEBUG events (the only ones that carry prompts) would be emitted."""
+    return _stdlib_logger.isEnabledFor(logging.DEBUG)
 
 
 def get_logger() -> Any:

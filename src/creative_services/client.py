@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from creative_services._log import info_enabled
+from creative_services._log import debug_enabled, info_enabled
 from creative_services._providers import resolve_api_key
 from creative_services._request import (
     build_messages,
@@ -238,6 +238,13 @@ class DynamicLLMClient:
         response: LLMResponse | None = None
         error: BaseException | None = None
         refused_keys: set[str] = set()
+        if debug_enabled():  # prompts are logged at DEBUG only, never with keys
+            log.debug(
+                "llm_request",
+                request_id=state.request_id,
+                candidates=[e.name for e in call.candidates],
+                messages=call.messages,
+            )
         try:
             for entry, key in zip(call.candidates, call.keys, strict=True):
                 if key is not None and key in refused_keys:
