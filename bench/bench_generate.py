@@ -148,11 +148,14 @@ class Stacks:
     """The three ways of making one call that are compared."""
 
     def __init__(self, base: str) -> None:
+        from decimal import Decimal
+
         from creative_services import (
             DictRegistry,
             DynamicLLMClient,
             InMemoryUsageTracker,
             LLMEntry,
+            Secret,
         )
 
         self.litellm = load_litellm()
@@ -163,9 +166,9 @@ class Stacks:
             provider="openai",
             model_name=MODEL,
             api_endpoint=base,
-            api_key="bench",
-            cost_per_1k_input="0.00015",
-            cost_per_1k_output="0.0006",
+            api_key=Secret("bench"),
+            cost_per_1k_input=Decimal("0.00015"),
+            cost_per_1k_output=Decimal("0.0006"),
             max_tokens=MAX_TOKENS,
             temperature=TEMPERATURE,
         )
@@ -310,7 +313,7 @@ async def bench_calls(
             samples[config.key].append(sample)
             line.append(f"{config.key} {sample.cpu_ms:.2f}")
         print(f"round {r + 1}/{rounds} (CPU ms/call): " + ", ".join(line), flush=True)
-    stats = {
+    stats: dict[str, dict[str, Any]] = {
         key: {
             "cpu_ms": spread([s.cpu_ms for s in values]),
             "wall_ms": spread([s.wall_ms for s in values]),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
 import gc
 import pstats
 import statistics
@@ -211,14 +212,6 @@ def caller_loop() -> AbstractContextManager[None]:
     return patched(_sync, "run_async", direct)
 
 
-EXPERIMENTS: dict[str, Callable[[], AbstractContextManager[None]]] = {
-    "plain_retry_loop": plain_retry_loop,
-    "no_log_event": no_log_event,
-    "retry_loop+no_log": lambda: _both(plain_retry_loop, no_log_event),
-    "caller_loop (no hop)": caller_loop,
-}
-
-
 @contextmanager
 def _both(*patches: Callable[[], AbstractContextManager[None]]) -> Iterator[None]:
     with ExitStack() as stack:
@@ -227,8 +220,26 @@ def _both(*patches: Callable[[], AbstractContextManager[None]]) -> Iterator[None
         yield
 
 
+EXPERIMENTS: dict[str, Callable[[], AbstractContextManager[None]]] = {
+    "plain_retry_loop": plain_retry_loop,
+    "no_log_event": no_log_event,
+    "retry_loop+no_log": lambda: _both(plain_retry_loop, no_log_event),
+    "caller_loop (no hop)": caller_loop,
+}
+
+
+async def _run_calls(call: Callable[[], Awaitable[object]], n: int, *, concurrency: int) -> None:
+    await run_async(call, n, concurrency)
+
+
 async def experiments(
-    stacks: Stacks, server: FakeServer, calls: int, rounds: int, settle: float, old_bug: bool
+    stacks: Stacks,
+    server: FakeServer,
+    calls: int,
+    rounds: int,
+    settle: float,
+    old_bug: bool,
+    concurrency: int,
 ) -> dict[str, list[float]]:
     configs: dict[str, Callable[[], AbstractContextManager[None]] | None] = {
         "litellm (bare)": None,
@@ -244,16 +255,21 @@ async def experiments(
             call = stacks.bare if name == "litellm (bare)" else stacks.generate
             patch = configs[name]
             with patch() if patch is not None else ExitStack():
-                sample = await measure(lambda n, c=call: run_async(c, n, 1), calls, server, settle)
+                sample = await measure(
+                    functools.partial(_run_calls, call, concurrency=concurrency),
+                    calls,
+                    server,
+                    settle,
+                )
             results[name].append(sample.cpu_ms)
         print(f"experiments: round {r + 1}/{rounds} done", flush=True)
     return results
 
 
-def report_experiments(results: dict[str, list[float]]) -> None:
+def report_experiments(results: dict[str, list[float]], concurrency: int) -> None:
     bare = results["litellm (bare)"]
     base = results["generate"]
-    print("\nExperiments at concurrency 1: process CPU ms/call over rounds")
+    print(f"\nExperiments at concurrency {concurrency}: process CPU ms/call over rounds")
     print("(paired = per-round difference to unpatched generate in the same round, then median)")
     print(f"{'variant':<28}{'median':>8}{'min':>7}{'max':>7}{'x bare':>8}{'paired diff':>13}")
     for name, values in results.items():
@@ -311,6 +327,9 @@ async def micro(stacks: Stacks, calls: int, repeats: int) -> dict[str, list[floa
     async def gen(n: int) -> None:
         await run_async(stacks.generate, n, 1)
 
+    async def gen32(n: int) -> None:
+        await run_async(stacks.generate, n, 32)
+
     async def gen_sync(n: int) -> None:
         def worker() -> None:
             for _ in range(n):
@@ -327,6 +346,12 @@ async def micro(stacks: Stacks, calls: int, repeats: int) -> dict[str, list[floa
         "  + both of the above": (gen, [stub_provider, plain_retry_loop, no_log_event]),
         "  + caller_loop (no hop)": (gen, [stub_provider, caller_loop]),
         "generate_sync, provider stubbed": (gen_sync, [stub_provider]),
+        "generate c=32, provider stubbed": (gen32, [stub_provider]),
+        "  + plain_retry_loop + no_log_event": (
+            gen32,
+            [stub_provider, plain_retry_loop, no_log_event],
+        ),
+        "  + caller_loop (no hop) ": (gen32, [stub_provider, caller_loop]),
     }
     results: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
@@ -341,7 +366,9 @@ async def micro(stacks: Stacks, calls: int, repeats: int) -> dict[str, list[floa
 
 
 def report_micro(results: dict[str, list[float]]) -> None:
-    print("\nOur layer alone (LiteLLM stubbed out), concurrency 1: process CPU ms/call")
+    print(
+        "\nOur layer alone (LiteLLM stubbed out): process CPU ms/call (concurrency 1 unless said)"
+    )
     print(f"{'variant':<44}{'min':>8}{'median':>8}")
     for name, values in results.items():
         print(f"{name:<44}{min(values):>8.3f}{statistics.median(values):>8.3f}")
@@ -362,9 +389,15 @@ async def run(args: argparse.Namespace, server: FakeServer) -> None:
         report_profile(await profile(stacks, args.profile_calls), args.profile_calls)
     if args.rounds:
         results = await experiments(
-            stacks, server, args.calls, args.rounds, args.settle, args.old_timeout_bug
+            stacks,
+            server,
+            args.calls,
+            args.rounds,
+            args.settle,
+            args.old_timeout_bug,
+            args.concurrency,
         )
-        report_experiments(results)
+        report_experiments(results, args.concurrency)
 
 
 def main() -> None:
@@ -374,6 +407,7 @@ def main() -> None:
     parser.add_argument("--profile-calls", type=int, default=300, help="0 skips the profile")
     parser.add_argument("--calls", type=int, default=64, help="calls per experiment window")
     parser.add_argument("--rounds", type=int, default=40, help="0 skips the experiments")
+    parser.add_argument("--concurrency", type=int, default=1, help="of the experiments")
     parser.add_argument("--warmup", type=int, default=64)
     parser.add_argument("--settle", type=float, default=0.05)
     parser.add_argument(
