@@ -151,57 +151,6 @@ def per_call_timeout() -> AbstractContextManager[None]:
     return patched(_litellm, "complete", varying)
 
 
-def plain_retry_loop() -> AbstractContextManager[None]:
-    """retry.py's driver as a plain loop over ``decide()`` instead of tenacity.AsyncRetrying."""
-    from creative_services import client
-    from creative_services.exceptions import LLMError
-    from creative_services.retry import Action, decide
-
-    async def retry_call(
-        attempt: Callable[[], Awaitable[Any]],
-        *,
-        policy: Any,
-        deadline: float,
-        clock: Callable[[], float],
-        sleep: Callable[[float], Awaitable[None]],
-        rand: Callable[[], float],
-        on_retry: Callable[..., None] | None = None,
-    ) -> Any:
-        retries = 0
-        while True:
-            try:
-                return await attempt()
-            except LLMError as error:
-                error.attempts = retries + 1
-                decision = decide(
-                    error,
-                    retries_done=retries,
-                    policy=policy,
-                    remaining=deadline - clock(),
-                    rand=rand(),
-                )
-                if decision.action is not Action.RETRY:
-                    raise
-                if on_retry is not None:
-                    on_retry(error, decision)
-                await sleep(decision.delay)
-                retries += 1
-
-    return patched(client, "retry_call", retry_call)
-
-
-def no_log_event() -> AbstractContextManager[None]:
-    """No structlog work when INFO is off (what an ``isEnabledFor`` guard would give)."""
-    from creative_services import client
-
-    class Quiet:
-        def __getattr__(self, _name: str) -> Callable[..., None]:
-            return lambda *_a, **_k: None
-
-    quiet = Quiet()
-    return patched(client, "_log", lambda: quiet)
-
-
 def caller_loop() -> AbstractContextManager[None]:
     """No thread hop: run the call on the caller's loop (measures the hop; not a proposal)."""
     from creative_services import _sync
@@ -221,9 +170,6 @@ def _both(*patches: Callable[[], AbstractContextManager[None]]) -> Iterator[None
 
 
 EXPERIMENTS: dict[str, Callable[[], AbstractContextManager[None]]] = {
-    "plain_retry_loop": plain_retry_loop,
-    "no_log_event": no_log_event,
-    "retry_loop+no_log": lambda: _both(plain_retry_loop, no_log_event),
     "caller_loop (no hop)": caller_loop,
 }
 
@@ -341,16 +287,9 @@ async def micro(stacks: Stacks, calls: int, repeats: int) -> dict[str, list[floa
         "thread hop: run_async(noop)": (hop_async, []),
         "thread hop: run_sync(noop) from a thread": (hop_sync, []),
         "generate, provider stubbed": (gen, [stub_provider]),
-        "  + plain_retry_loop": (gen, [stub_provider, plain_retry_loop]),
-        "  + no_log_event": (gen, [stub_provider, no_log_event]),
-        "  + both of the above": (gen, [stub_provider, plain_retry_loop, no_log_event]),
         "  + caller_loop (no hop)": (gen, [stub_provider, caller_loop]),
         "generate_sync, provider stubbed": (gen_sync, [stub_provider]),
         "generate c=32, provider stubbed": (gen32, [stub_provider]),
-        "  + plain_retry_loop + no_log_event": (
-            gen32,
-            [stub_provider, plain_retry_loop, no_log_event],
-        ),
         "  + caller_loop (no hop) ": (gen32, [stub_provider, caller_loop]),
     }
     results: dict[str, list[float]] = {name: [] for name in variants}

@@ -11,7 +11,8 @@ from creative_services import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from creative_services._litellm import load, redact, translate_error
+from creative_services._litellm import load, translate_error
+from creative_services._secrets import redact
 
 GEMINI = LLMEntry(
     name="g", provider="gemini", model_name="gemini-2.5-flash", api_key="AIza" + "x" * 35

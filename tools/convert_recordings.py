@@ -26,6 +26,13 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from creative_services._secrets import KEY_SHAPES
+from creative_services.testing.cassettes import (
+    SCRUBBED_QUERY_PARAMETERS,
+    SCRUBBED_REQUEST_HEADERS,
+    SCRUBBED_RESPONSE_HEADERS,
+)
+
 DEFAULT_RECORDINGS = Path("/work/shared/recordings")
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "cassettes"
 
@@ -43,27 +50,10 @@ ORIGINS = {
     "openrouter": "https://openrouter.ai",
 }
 
-# Lower-case header names that carry or identify a credential or account.
-CREDENTIAL_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "api-key",
-        "x-goog-api-key",
-        "cookie",
-        "set-cookie",
-        "openai-organization",
-        "openai-project",
-        "anthropic-organization-id",
-        "anthropic-workspace-id",
-    }
-)
-CREDENTIAL_QUERY = frozenset({"key", "api_key", "apikey", "access_token"})
-KEY_SHAPES = re.compile(
-    r"\b(sk-ant-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{20,}"
-    r"|gsk_[A-Za-z0-9]{16,}|Bearer\s+[A-Za-z0-9._\-]{16,})"
-)
+# Lower-case header names that carry or identify a credential or account: exactly what the
+# cassette helpers scrub, so a converted cassette passes the same check as a recorded one.
+CREDENTIAL_HEADERS = frozenset(SCRUBBED_REQUEST_HEADERS) | frozenset(SCRUBBED_RESPONSE_HEADERS)
+CREDENTIAL_QUERY = frozenset(SCRUBBED_QUERY_PARAMETERS)
 # Headers a replayed body no longer matches (the recordings already dropped them).
 TRANSPORT_HEADERS = frozenset(
     {"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive"}

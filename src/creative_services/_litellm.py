@@ -28,6 +28,7 @@ from typing import Any
 
 from creative_services import _sync
 from creative_services._providers import litellm_route, provider_spec
+from creative_services._secrets import redact
 from creative_services.exceptions import (
     APIConnectionError,
     AuthenticationError,
@@ -239,10 +240,6 @@ def map_prices(provider: str, model_name: str) -> TokenPrices | None:
 
 # --- errors -------------------------------------------------------------------------------------
 
-_KEY_SHAPES = re.compile(
-    r"(sk-ant-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|gsk_[A-Za-z0-9]{8,}"
-    r"|xai-[A-Za-z0-9]{8,}|Bearer\s+[A-Za-z0-9._\-]{8,})"
-)
 _JSON_START = re.compile(r"\{")
 _CONNECTION_CAUSES = (
     "ClientConnectorError",
@@ -265,14 +262,6 @@ _BY_STATUS: dict[int | None, type[LLMError]] = {
     422: BadRequestError,
 }
 _QUOTA_MARKERS = ("insufficient_quota", "billing_hard_limit", "request too large")
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every known secret and anything shaped like a provider key masked."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "**********")
-    return _KEY_SHAPES.sub("**********", text)
 
 
 def _headers(exc: BaseException) -> dict[str, str]:

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, cast
+
+from creative_services._secrets import KEY_SHAPES
 
 __all__ = [
     "MATCH_ON",
@@ -79,11 +80,6 @@ SCRUBBED_BODY_FIELDS: frozenset[str] = frozenset(
 
 MATCH_ON: tuple[str, ...] = ("method", "scheme", "host", "port", "path", "query")
 """How a live request finds its recorded twin: the URL and method, never the body."""
-
-_KEY_SHAPES = re.compile(
-    r"\b(sk-ant-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{20,}"
-    r"|gsk_[A-Za-z0-9]{16,}|xai-[A-Za-z0-9]{16,}|Bearer\s+[A-Za-z0-9._\-]{16,})"
-)
 
 
 class CassetteContext(Protocol):
@@ -225,6 +221,6 @@ def find_credentials(path: str | os.PathLike[str]) -> list[str]:
         for name, _ in parse_qsl(query, keep_blank_values=True):
             if name.lower() in SCRUBBED_QUERY_PARAMETERS:
                 problems.append(f"interaction {number}: query parameter {name!r}")
-    if _KEY_SHAPES.search(text):
+    if KEY_SHAPES.search(text):
         problems.append("text shaped like an API key")
     return problems
