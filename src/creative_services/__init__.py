@@ -5,12 +5,14 @@ Importing this package loads neither LiteLLM nor Django; LiteLLM is imported on 
 
 from typing import Any
 
+from creative_services.budgets import BudgetBackend, BudgetLimit, InMemoryBudget
 from creative_services.client import DynamicLLMClient
 from creative_services.exceptions import (
     AllModelsFailedError,
     APIConnectionError,
     AuthenticationError,
     BadRequestError,
+    BudgetExceededError,
     ConfigurationError,
     ContentPolicyError,
     ContextWindowExceededError,
@@ -63,6 +65,9 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BaseRegistry",
+    "BudgetBackend",
+    "BudgetExceededError",
+    "BudgetLimit",
     "ConfigurationError",
     "ContentPolicyError",
     "ContextWindowExceededError",
@@ -70,6 +75,7 @@ __all__ = [
     "DictRegistry",
     "DynamicLLMClient",
     "EntryRef",
+    "InMemoryBudget",
     "InMemoryUsageTracker",
     "InvalidEntryError",
     "InvalidRequestError",

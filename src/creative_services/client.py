@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from creative_services._log import debug_enabled, info_enabled
@@ -20,6 +21,12 @@ from creative_services._request import (
     check_max_tokens,
     check_temperature,
     check_timeout,
+)
+from creative_services.budgets import (
+    BudgetBackend,
+    Reservation,
+    estimate_prompt_tokens,
+    round_up,
 )
 from creative_services.exceptions import (
     AllModelsFailedError,
@@ -33,7 +40,14 @@ from creative_services.pricing import resolve_cost
 from creative_services.registry import LLMRegistry
 from creative_services.retry import Decision, RetryPolicy, retry_call
 from creative_services.tracking import InMemoryUsageTracker, UsageTracker
-from creative_services.types import LLMEntry, LLMResponse, LLMTier, Outcome, UsageRecord
+from creative_services.types import (
+    LLMEntry,
+    LLMResponse,
+    LLMTier,
+    Outcome,
+    Usage,
+    UsageRecord,
+)
 
 if TYPE_CHECKING:
     from creative_services._litellm import ProviderResult
@@ -57,9 +71,11 @@ class DynamicLLMClient:
     """Call any LLM by tier, id or name, with retries, fallbacks, cost and a usage record.
 
     ``tracker`` receives exactly one record per call (default: an :class:`InMemoryUsageTracker`,
-    available as :attr:`tracker`). ``retry_policy`` sets retries, backoff and the total deadline
-    (``timeout``, 60 s by default). ``clock``/``sleep`` exist so tests can run retries on a fake
-    clock; ``environ`` is where keys named by ``*_API_KEY`` variables are read at call time.
+    available as :attr:`tracker`). ``budget`` (optional) reserves each call's worst-case cost
+    before any HTTP request and settles the real cost after. ``retry_policy`` sets retries,
+    backoff and the total deadline (``timeout``, 60 s by default). ``clock``/``sleep`` exist so
+    tests can run retries on a fake clock; ``environ`` is where keys named by ``*_API_KEY``
+    variables are read at call time.
     """
 
     def __init__(
@@ -67,6 +83,7 @@ class DynamicLLMClient:
         registry: LLMRegistry,
         *,
         tracker: UsageTracker | None = None,
+        budget: BudgetBackend | None = None,
         retry_policy: RetryPolicy | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -79,6 +96,7 @@ class DynamicLLMClient:
             )
         self.registry = registry
         self.tracker: UsageTracker = tracker if tracker is not None else InMemoryUsageTracker()
+        self.budget = budget
         self.retry_policy = retry_policy or RetryPolicy()
         self._environ = os.environ if environ is None else environ
         self._clock = clock
@@ -114,6 +132,7 @@ class DynamicLLMClient:
         llm_id: int | None = None,
         llm_name: str | None = None,
         user_id: int | str | None = None,
+        tenant_id: int | str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
         timeout: float | None = None,
@@ -133,7 +152,7 @@ class DynamicLLMClient:
         """
         call = self._prepare(
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
-            timeout, metadata, user_id, provider_params,
+            timeout, metadata, user_id, tenant_id, provider_params,
         )  # fmt: skip
         from creative_services import _sync
 
@@ -149,6 +168,7 @@ class DynamicLLMClient:
         llm_id: int | None = None,
         llm_name: str | None = None,
         user_id: int | str | None = None,
+        tenant_id: int | str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
         timeout: float | None = None,
@@ -161,7 +181,7 @@ class DynamicLLMClient:
         """
         call = self._prepare(
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
-            timeout, metadata, user_id, provider_params,
+            timeout, metadata, user_id, tenant_id, provider_params,
         )  # fmt: skip
         from creative_services import _sync
 
@@ -182,6 +202,7 @@ class DynamicLLMClient:
         timeout: float | None,
         metadata: Mapping[str, Any] | None,
         user_id: int | str | None,
+        tenant_id: int | str | None,
         provider_params: dict[str, Any],
     ) -> _Call:
         """Step 1: validate everything and pick the candidates, before any network call."""
@@ -217,6 +238,7 @@ class DynamicLLMClient:
             timeout=self.retry_policy.timeout if timeout is None else check_timeout(timeout),
             metadata=dict(metadata or {}),
             user_id=user_id,
+            tenant_id=tenant_id,
             params=provider_params,
         )
 
@@ -245,7 +267,15 @@ class DynamicLLMClient:
                 candidates=[e.name for e in call.candidates],
                 messages=call.messages,
             )
+        reservation: Reservation | None = None
         try:
+            if self.budget is not None:
+                reservation = await self.budget.areserve(
+                    request_id=state.request_id,
+                    amount=self._worst_case_cost(call),
+                    user_id=call.user_id,
+                    tenant_id=call.tenant_id,
+                )
             for entry, key in zip(call.candidates, call.keys, strict=True):
                 if key is not None and key in refused_keys:
                     continue  # a 401 on this key will not go away on another entry using it
@@ -316,7 +346,42 @@ class DynamicLLMClient:
             error = exc
             raise
         finally:
+            if reservation is not None:
+                await self._settle(reservation, response)
             await self._record(call, state, response, outcome, error, started)
+
+    def _worst_case_cost(self, call: _Call) -> Decimal:
+        """The most this call can cost: the priciest candidate, a generous prompt size and
+        every output token allowed. Unknown prices count as 0 (they cannot be enforced)."""
+        from creative_services import _litellm
+
+        prompt = estimate_prompt_tokens(call.messages)
+        worst = Decimal(0)
+        for entry in call.candidates:
+            usage = Usage(
+                prompt_tokens=prompt, completion_tokens=call.max_tokens or entry.max_tokens
+            )
+            cost, _ = resolve_cost(
+                usage, entry, map_prices=_litellm.map_prices(entry.provider, entry.model_name)
+            )
+            worst = max(worst, cost or Decimal(0))
+        return round_up(worst)
+
+    async def _settle(self, reservation: Reservation, response: LLMResponse | None) -> None:
+        """Settle the real cost, or release on failure; a failing backend never costs the answer."""
+        assert self.budget is not None
+        try:
+            if response is not None:
+                await self.budget.asettle(reservation, response.cost or Decimal(0))
+            else:
+                await self.budget.arelease(reservation)
+        except Exception as exc:
+            _log().error(
+                "budget_settle_failed",
+                request_id=reservation.request_id,
+                amount=str(reservation.amount),
+                error=type(exc).__name__,
+            )
 
     def _response(
         self,
@@ -445,6 +510,7 @@ class _Call:
     timeout: float
     metadata: dict[str, Any]
     user_id: int | str | None
+    tenant_id: int | str | None
     params: dict[str, Any]
 
 

@@ -23,6 +23,7 @@
         ├── BadRequestError           400/422
         │   ├── ContextWindowExceededError
         │   └── ContentPolicyError
+        ├── BudgetExceededError       a spending limit would be passed; raised before any call
         └── AllModelsFailedError      every candidate failed; ``failures`` lists each one
 
 LiteLLM and SDK exceptions never escape: ``_litellm.py`` translates them once, with
@@ -35,6 +36,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from creative_services.types import EntryRef
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "AllModelsFailedError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
     "ConfigurationError",
     "ContentPolicyError",
     "ContextWindowExceededError",
@@ -232,6 +236,31 @@ class ContextWindowExceededError(BadRequestError):
 
 class ContentPolicyError(BadRequestError):
     """The provider refused the content under its usage policy."""
+
+
+class BudgetExceededError(LLMError):
+    """A spending limit would be passed: raised before any HTTP call, nothing was spent."""
+
+    def __init__(
+        self,
+        scope: str,
+        scope_id: str,
+        period: str,
+        limit: Decimal,
+        used: Decimal,
+        requested: Decimal,
+    ) -> None:
+        who = "global" if scope == "global" else f"{scope} {scope_id}"
+        super().__init__(
+            f"budget exceeded for {who}: {period} limit ${limit}, already spent or reserved "
+            f"${used}, this call may cost up to ${requested}"
+        )
+        self.scope = scope
+        self.scope_id = scope_id
+        self.period = period
+        self.limit = limit
+        self.used = used
+        self.requested = requested
 
 
 class AllModelsFailedError(LLMError):
