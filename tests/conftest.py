@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -19,3 +23,25 @@ def fake_clock() -> FakeClock:
 def fake_provider() -> Iterator[FakeProvider]:
     with FakeProvider() as fake:
         yield fake
+
+
+def _run_python(
+    code: str, env: dict[str, str] | None = None, *flags: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter with no provider keys but those in ``env``."""
+    full_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    full_env.pop("CREATIVE_SERVICES_MODELS", None)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, *flags, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def run_python() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return _run_python

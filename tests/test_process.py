@@ -2,31 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-
 from creative_services.testing.fake_provider import FakeProvider
 
 
-def run_python(
-    code: str, env: dict[str, str] | None = None, *flags: str
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    full_env.pop("CREATIVE_SERVICES_MODELS", None)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, *flags, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=120,
-        check=False,
-    )
-
-
-def test_import_loads_no_litellm_openai_httpx_or_django():
+def test_import_loads_no_litellm_openai_httpx_or_django(run_python):
     result = run_python(
         """
         import sys
@@ -40,7 +19,7 @@ def test_import_loads_no_litellm_openai_httpx_or_django():
     assert result.stdout.strip() == "[]"
 
 
-def test_import_reads_no_environment_and_sets_nothing():
+def test_import_reads_no_environment_and_sets_nothing(run_python):
     result = run_python(
         """
         import os
@@ -52,7 +31,7 @@ def test_import_reads_no_environment_and_sets_nothing():
     assert result.stdout.strip() == "True", result.stderr
 
 
-def test_seed_example_runs_verbatim_with_only_openai_key(fake_provider: FakeProvider):
+def test_seed_example_runs_verbatim_with_only_openai_key(run_python, fake_provider: FakeProvider):
     fake_provider.reply("Hello from the fake")
     result = run_python(
         """
@@ -76,7 +55,7 @@ def test_seed_example_runs_verbatim_with_only_openai_key(fake_provider: FakeProv
     assert fake_provider.requests[0].body["model"] == "gpt-4.1-mini"
 
 
-def test_asyncio_run_twice_exits_without_warnings(fake_provider: FakeProvider):
+def test_asyncio_run_twice_exits_without_warnings(run_python, fake_provider: FakeProvider):
     result = run_python(
         """
         import asyncio
@@ -101,7 +80,7 @@ def test_asyncio_run_twice_exits_without_warnings(fake_provider: FakeProvider):
     assert len(fake_provider.requests) == 8
 
 
-def test_generate_sync_in_plain_script_exits_cleanly(fake_provider: FakeProvider):
+def test_generate_sync_in_plain_script_exits_cleanly(run_python, fake_provider: FakeProvider):
     result = run_python(
         """
         from creative_services import DictRegistry, DynamicLLMClient
