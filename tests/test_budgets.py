@@ -1,4 +1,4 @@
-"""Budgets: reserve the worst case before any HTTP call, settle the real cost, release on failure."""
+"""Budgets: reserve the worst case before any call, settle the real cost, release on failure."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ def _django_ready() -> bool:
 
 
 def default_registry() -> LLMRegistry:
-    """``DjangoLLMRegistry()`` when Django is ready with our app, else ``DictRegistry.from_env()``."""
+    """``DjangoLLMRegistry()`` when Django is set up with our app, else ``from_env()``."""
     if _django_ready():
         from creative_services.contrib.django.registry import DjangoLLMRegistry
 

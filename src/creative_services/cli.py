@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from creative_services.types import LLMEntry
 
 __all__ = ["main"]
 
@@ -33,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--json", action="store_true", help="print the response as JSON")
     gen.add_argument("--usage-db", help="SQLite file for usage records")
     sub.add_parser("models", help="list the registry's active entries")
+    usage = sub.add_parser("usage", help="summarise recorded usage from the SQLite store")
+    usage.add_argument("--by", choices=("user", "model", "tier", "day"), default="model")
+    usage.add_argument("--since", help="only records on or after this date (YYYY-MM-DD)")
+    usage.add_argument("--usage-db", help="SQLite file for usage records")
+    usage.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sub.add_parser("doctor", help="what is configured, what is missing, and what to do next")
     return parser
 
 
@@ -42,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from creative_services import ConfigurationError, DictRegistry, LLMError
 
     try:
+        if args.command == "usage":
+            return _usage(args)
+        if args.command == "doctor":
+            return _doctor()
         registry = DictRegistry.from_env()
         if args.command == "models":
             return _models(registry)
@@ -101,7 +116,7 @@ def _models(registry: object) -> int:
     from creative_services import LLMRegistry
 
     assert isinstance(registry, LLMRegistry)
-    rows = [("ID", "NAME", "TIER", "PROVIDER", "MODEL", "$/1K IN", "$/1K OUT")]
+    rows = [("ID", "NAME", "TIER", "PROVIDER", "MODEL", "$/1K IN", "$/1K OUT", "KEY")]
     for e in registry.list_active():
         rows.append(
             (
@@ -112,11 +127,133 @@ def _models(registry: object) -> int:
                 e.model_name,
                 "-" if e.cost_per_1k_input is None else str(e.cost_per_1k_input),
                 "-" if e.cost_per_1k_output is None else str(e.cost_per_1k_output),
+                _key_status(e),
             )
         )
+    _print_table(rows)
+    return EXIT_OK
+
+
+def _key_status(entry: LLMEntry) -> str:
+    """ "set", "not needed", or "missing: VAR" — never the key itself."""
+    from creative_services import MissingAPIKeyError
+    from creative_services._providers import resolve_api_key
+
+    try:
+        return "set" if resolve_api_key(entry, os.environ) else "not needed"
+    except MissingAPIKeyError as exc:
+        return f"missing: {exc.env_var or 'api_key'}"
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _usage(args: argparse.Namespace) -> int:
+    import sqlite3
+    from decimal import Decimal
+
+    from creative_services.tracking import default_usage_db_path
+
+    path = args.usage_db or default_usage_db_path()
+    if not os.path.exists(path):
+        print(f"no usage recorded yet ({path} does not exist)")
+        return EXIT_OK
+    column = {
+        "user": "user_id",
+        "model": "model",
+        "tier": "tier",
+        "day": "substr(created_at, 1, 10)",
+    }
+    query = (
+        f"SELECT {column[args.by]}, outcome, prompt_tokens, completion_tokens, cost FROM usage"  # noqa: S608 - fixed column names
+        + (" WHERE created_at >= ?" if args.since else "")
+    )
+    groups: dict[str, dict[str, Any]] = {}
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        for key, outcome, prompt, completion, cost in conn.execute(
+            query, (args.since,) if args.since else ()
+        ):
+            g = groups.setdefault(
+                str(key),
+                {"calls": 0, "failed": 0, "prompt": 0, "completion": 0, "cost": Decimal(0),
+                 "unpriced": 0},
+            )  # fmt: skip
+            g["calls"] += 1
+            g["failed"] += outcome != "success"
+            g["prompt"] += prompt
+            g["completion"] += completion
+            if cost is None:
+                g["unpriced"] += 1
+            else:
+                g["cost"] += Decimal(cost)
+    if args.json:
+        print(json.dumps({k: {**v, "cost": str(v["cost"])} for k, v in groups.items()}, indent=2))
+        return EXIT_OK
+    rows: list[tuple[str, ...]] = [
+        (args.by.upper(), "CALLS", "FAILED", "PROMPT", "COMPLETION", "COST $", "UNPRICED")
+    ]
+    for key, g in sorted(groups.items()):
+        rows.append(
+            (
+                key,
+                *(
+                    str(g[f])
+                    for f in ("calls", "failed", "prompt", "completion", "cost", "unpriced")
+                ),
+            )
+        )
+    _print_table(rows)
+    return EXIT_OK
+
+
+def _doctor() -> int:
+    """Print what is configured and the next step; non-zero when a call could not work."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from creative_services import ConfigurationError, DictRegistry, LLMTier
+    from creative_services.registry.dict import MODELS_ENV
+    from creative_services.tracking import default_usage_db_path
+
+    problems: list[str] = []
+    try:
+        litellm_version = version("litellm")
+    except PackageNotFoundError:
+        litellm_version = "not installed"
+        problems.append("LiteLLM is missing: pip install creative-services")
+    print(f"litellm: {litellm_version}")
+    if litellm_version in {"1.82.7", "1.82.8"}:
+        problems.append(f"litellm {litellm_version} shipped a credential stealer: upgrade now")
+    source = f"{MODELS_ENV}" if os.environ.get(MODELS_ENV) else "provider keys (zero-config)"
+    print(f"registry: from {source}")
+    try:
+        registry = DictRegistry.from_env()
+    except ConfigurationError as exc:
+        problems.append(str(exc))
+        registry = None
+    if registry is not None:
+        for tier in LLMTier:
+            names = [f"{e.name} ({e.provider}/{e.model_name}, key {_key_status(e)})"
+                     for e in registry.list_active() if e.tier is tier]  # fmt: skip
+            print(f"  {tier.value}: {', '.join(names) if names else '-'}")
+            problems += [
+                f"entry {e.name}: key {_key_status(e)}"
+                for e in registry.list_active()
+                if e.tier is tier and _key_status(e).startswith("missing")
+            ]
+        if not any(e.tier is LLMTier.STANDARD for e in registry.list_active()):
+            problems.append(
+                "no entry serves the standard tier (the default): add one or set OPENAI_API_KEY"
+            )
+    print(f"usage store: {default_usage_db_path()}")
+    if problems:
+        print("\nproblems:")
+        for problem in problems:
+            print(f"  - {problem}")
+        return EXIT_CONFIG_ERROR
+    print('\nok: try  creative-services generate "Say hello"')
     return EXIT_OK
 
 

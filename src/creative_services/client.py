@@ -460,7 +460,7 @@ class DynamicLLMClient:
             tier=entry.tier.value,
             entry_name=entry.name,
             provider=entry.provider,
-            model=(response.model if response else None) or entry.model_name,
+            model=entry.model_name,  # the registry's model: the same for successes and failures
             latency_ms=(time.perf_counter() - started) * 1000.0,
             outcome=outcome,
             error_class=None if error is None else type(error).__name__,
