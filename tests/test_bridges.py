@@ -120,3 +120,16 @@ def test_script_using_the_bridge_exits_cleanly(run_python, fake_provider, tmp_pa
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["fake", "answer"] * 3
     assert result.stderr == ""
+
+
+def test_seed_import_path_loads_no_framework(run_python):
+    result = run_python(
+        """
+        import sys
+        from creative_services.adapters import AsyncBFAgentLLMBridge, BFAgentLLMBridge
+        loaded = sorted(m for m in ("django", "litellm") if m in sys.modules)
+        print(BFAgentLLMBridge.__module__, loaded)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["creative_services.bridges", "[]"]

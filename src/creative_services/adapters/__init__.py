@@ -1,0 +1,52 @@
+"""The seed's import path for framework adapters, loaded only when a name is used.
+
+``from creative_services.adapters import DjangoLLMRegistry, DjangoUsageTracker`` works as in the
+seed; ``import creative_services.adapters`` alone imports no framework (Django is imported when a
+Django name is first looked up, and needs the ``django`` extra).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from creative_services.exceptions import MissingDependencyError
+
+if TYPE_CHECKING:
+    from creative_services.bridges import AsyncBFAgentLLMBridge, BFAgentLLMBridge
+    from creative_services.contrib.django.registry import DjangoLLMRegistry
+    from creative_services.contrib.django.tracking import DjangoUsageTracker
+
+# name -> (module that defines it, extra that provides its framework)
+_LAZY: dict[str, tuple[str, str]] = {
+    # Django (creative_services.contrib.django)
+    "DjangoLLMRegistry": ("creative_services.contrib.django.registry", "django"),
+    "DjangoUsageTracker": ("creative_services.contrib.django.tracking", "django"),
+    # BFAgent bridges (core: no framework needed)
+    "AsyncBFAgentLLMBridge": ("creative_services.bridges", ""),
+    "BFAgentLLMBridge": ("creative_services.bridges", ""),
+}
+
+__all__ = ["AsyncBFAgentLLMBridge", "BFAgentLLMBridge", "DjangoLLMRegistry", "DjangoUsageTracker"]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, extra = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if exc.name is None or exc.name.startswith("creative_services"):
+            raise
+        raise MissingDependencyError(
+            f"{name} needs {exc.name!r}: pip install 'creative-services[{extra}]'"
+        ) from exc
+    value = getattr(module, name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -1,0 +1,270 @@
+"""Process-local snapshots of LLM tables, kept fresh by one background thread.
+
+Lookups only read a snapshot from memory: no query, no ORM call, so they are safe on an event
+loop and cost nothing per call. A daemon thread (``creative-services-registry``) checks each
+table every ``CREATIVE_SERVICES_REGISTRY_CHECK_INTERVAL`` seconds (0.5 by default), with its own
+database connection:
+
+- *stamp* mode, when the version triggers are installed on the table (the shipped model, on
+  PostgreSQL and SQLite): one ``SELECT version`` of the stamp row; the table is read again only
+  when the stamp changed. Read the stamp first, then the rows, so a snapshot is never older than
+  the stamp it is filed under.
+- *poll* mode, for any other table (a legacy ``Llms`` model, other databases): the table is read
+  and compared with the last rows read; a difference rebuilds the snapshot.
+
+A change is therefore in use everywhere at most one interval plus one query after it commits.
+``post_save``/``post_delete`` of a watched model also invalidate this process's snapshot when the
+transaction commits, and the next lookup waits for the reload: a process reads its own ORM writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from typing import Any
+
+from creative_services.contrib.django._rows import Snapshot, build_snapshot, columns, fetch_rows
+from creative_services.contrib.django.conf import conf
+from creative_services.contrib.django.triggers import STAMP_TABLE, has_triggers
+from creative_services.exceptions import ConfigurationError
+
+__all__ = ["Source", "invalidate_model", "peek_entry", "source_for", "stop"]
+
+_UNSET: Any = object()
+_lock = threading.RLock()
+_sources: dict[tuple[str, str], Source] = {}
+_watcher: _Watcher | None = None
+_fork_hook_installed = False
+epoch = 0
+"""Bumped by :func:`stop`: registries drop the sources they cached."""
+
+
+def _log() -> Any:
+    from creative_services._log import get_logger
+
+    return get_logger()
+
+
+class Source:
+    """One table on one database: its current snapshot and how to refresh it."""
+
+    def __init__(self, model: Any, alias: str) -> None:
+        self.model = model
+        self.alias = alias
+        self.snapshot: Snapshot | None = None
+        self.error: BaseException | None = None
+        self.stamped: bool | None = None
+        """True when the version triggers are installed (stamp mode); None until known."""
+        self.fresh = threading.Event()
+        self.next_check = 0.0
+        self._generation = 0
+        self._token: Any = _UNSET
+
+    def __repr__(self) -> str:
+        return f"<Source {self.model._meta.label} on {self.alias!r}>"
+
+    def current(self) -> Snapshot:
+        """The snapshot; waits for a pending (re)load. Raises: ConfigurationError."""
+        snap = self.snapshot
+        if snap is not None and self.fresh.is_set():
+            return snap  # the steady state: two attribute reads
+        if snap is None and self.fresh.is_set():
+            self.invalidate()  # the last load failed: try again now
+        else:
+            _ensure_watcher().wake()
+        self.fresh.wait(conf.REGISTRY_LOAD_TIMEOUT)
+        snap = self.snapshot
+        if snap is None:
+            reason = repr(self.error) if self.error else "timed out"
+            raise ConfigurationError(
+                f"the LLM registry ({self.model._meta.label} on database {self.alias!r}) could "
+                f"not be loaded: {reason}"
+            ) from self.error
+        return snap
+
+    def invalidate(self) -> None:
+        """Make the next lookup wait for a reload, and start it now."""
+        with _lock:
+            self._generation += 1
+            self.fresh.clear()
+        _ensure_watcher().wake()
+
+    def check(self) -> None:
+        """Reload when the table changed (runs in the watcher thread only)."""
+        from django.db import connections
+
+        with _lock:
+            generation = self._generation
+        forced = not self.fresh.is_set()
+        conn = connections[self.alias]
+        try:
+            if self.stamped is None:
+                self.stamped = has_triggers(conn, self.model._meta.db_table)
+            cols = columns(self.model)
+            if self.stamped:
+                token = _read_stamp(conn)
+                if forced or token != self._token:
+                    self._install(build_snapshot(cols, fetch_rows(self.model, self.alias)), token)
+            else:
+                rows = fetch_rows(self.model, self.alias)
+                if forced or rows != self._token:
+                    self._install(build_snapshot(cols, rows), rows)
+        except Exception as exc:
+            if self.error is None:
+                _log().warning(
+                    "llm_registry_check_failed",
+                    model=self.model._meta.label,
+                    database=self.alias,
+                    error=repr(exc),
+                    keeping="the last snapshot" if self.snapshot else "nothing",
+                )
+            self.error, self._token, self.stamped = exc, _UNSET, None
+            with contextlib.suppress(Exception):
+                conn.close()
+        else:
+            if self.error is not None:
+                _log().info("llm_registry_check_recovered", model=self.model._meta.label)
+            self.error = None
+            with contextlib.suppress(Exception):
+                conn.close_if_unusable_or_obsolete()  # honours CONN_MAX_AGE
+        with _lock:
+            if self._generation == generation:
+                self.fresh.set()
+
+    def _install(self, snapshot: Snapshot, token: Any) -> None:
+        if snapshot.problems and (
+            self.snapshot is None or self.snapshot.problems != snapshot.problems
+        ):
+            for problem in snapshot.problems:
+                _log().error("llm_entry_unusable", model=self.model._meta.label, problem=problem)
+        self.snapshot, self._token = snapshot, token
+
+
+def _read_stamp(conn: Any) -> Any:
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"SELECT version FROM {conn.ops.quote_name(STAMP_TABLE)} WHERE id = 1"  # noqa: S608
+        )
+        row = cursor.fetchone()
+    return row[0] if row else 0
+
+
+class _Watcher:
+    """The daemon thread that runs :meth:`Source.check` for every source when it is due."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, name="creative-services-registry", daemon=True
+        )
+
+    def wake(self) -> None:
+        """Check the sources that wait for a reload now."""
+        self._wake.set()
+
+    def stop(self, timeout: float) -> None:
+        """Stop the thread; it closes its database connections on the way out."""
+        self._stop.set()
+        self._wake.set()
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+
+    def _run(self) -> None:
+        from django.db import connections
+
+        try:
+            while not self._stop.is_set():
+                self._wake.clear()
+                interval = conf.REGISTRY_CHECK_INTERVAL
+                for source in list(_sources.values()):
+                    if self._stop.is_set():
+                        break
+                    started = time.monotonic()
+                    if not source.fresh.is_set() or started >= source.next_check:
+                        source.next_check = started + interval
+                        source.check()
+                due = min((s.next_check for s in list(_sources.values())), default=None)
+                wait = interval if due is None else due - time.monotonic()
+                self._wake.wait(max(0.0, wait))
+        finally:
+            connections.close_all()
+
+
+def _ensure_watcher() -> _Watcher:
+    global _watcher, _fork_hook_installed
+    watcher = _watcher
+    if watcher is not None and watcher.thread.is_alive():
+        return watcher
+    with _lock:
+        if _watcher is None or not _watcher.thread.is_alive():
+            if not _fork_hook_installed:
+                os.register_at_fork(after_in_child=_after_fork)
+                _fork_hook_installed = True
+            _watcher = _Watcher()
+            _watcher.thread.start()
+        return _watcher
+
+
+def _after_fork() -> None:
+    """A forked child has no watcher thread: start from scratch there."""
+    global _watcher, _lock, epoch
+    _lock = threading.RLock()
+    _watcher = None
+    _sources.clear()
+    epoch += 1
+
+
+def source_for(model: Any, alias: str) -> Source:
+    """The source of ``model`` on ``alias``, created (and the watcher started) on first use."""
+    key = (model._meta.label_lower, alias)
+    source = _sources.get(key)
+    if source is None or source.model is not model:
+        with _lock:
+            source = _sources.get(key)
+            if source is None or source.model is not model:
+                source = _sources[key] = Source(model, alias)
+        _ensure_watcher().wake()
+    return source
+
+
+def peek_entry(label: str, llm_id: int) -> Any:
+    """The entry with this id in an already loaded snapshot of ``label``, else None (no I/O)."""
+    label = label.lower()
+    for (key_label, _), source in list(_sources.items()):
+        snap = source.snapshot
+        if key_label == label and snap is not None and llm_id in snap.by_id:
+            return snap.by_id[llm_id]
+    return None
+
+
+def invalidate_model(sender: Any, using: str | None = None, **_: Any) -> None:
+    """``post_save``/``post_delete`` receiver: reload this process's snapshots on commit."""
+    label = getattr(getattr(sender, "_meta", None), "label_lower", None)
+    if label is None or not any(key[0] == label for key in list(_sources)):
+        return
+    from django.db import transaction
+
+    def invalidate() -> None:
+        for (key_label, _), source in list(_sources.items()):
+            if key_label == label:
+                source.invalidate()
+
+    transaction.on_commit(invalidate, using=using)
+
+
+def stop(timeout: float = 5.0) -> None:
+    """Stop the watcher thread (closing its connections) and forget every snapshot.
+
+    For tests (before the test database is dropped) and orderly shutdown; the next lookup
+    starts again from scratch.
+    """
+    global _watcher, epoch
+    with _lock:
+        watcher, _watcher = _watcher, None
+        _sources.clear()
+        epoch += 1
+    if watcher is not None:
+        watcher.stop(timeout)

@@ -1,0 +1,183 @@
+"""System checks (``manage.py check``; those that read the database need ``--database``).
+
+========================  ===================================================================
+``creative_services.E001``  ``CREATIVE_SERVICES_LLM_MODEL`` does not name an installed model
+``creative_services.E002``  the LLM model lacks a required field (name, provider, model_name)
+``creative_services.E003``  a row cannot make a valid entry (bad field, undecryptable key)
+``creative_services.E004``  the installed LiteLLM is a known-bad release
+``creative_services.W001``  a tier has entries but none active, or the default tier has none
+``creative_services.W002``  an active entry's key variable is not set in this environment
+``creative_services.W003``  an active non-local entry has no price and LiteLLM knows none
+========================  ===================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from django.core import checks
+
+from creative_services.contrib.django._rows import (
+    build_snapshot,
+    columns,
+    fetch_rows,
+    resolve_model,
+)
+from creative_services.contrib.django.conf import conf
+from creative_services.exceptions import ConfigurationError, MissingAPIKeyError
+from creative_services.types import LLMEntry, LLMTier
+
+__all__ = ["BAD_LITELLM_VERSIONS", "CHECKS", "tags_of"]
+
+TAG = "creative_services"
+BAD_LITELLM_VERSIONS = frozenset({"1.82.7", "1.82.8", "1.107.0"})
+"""1.82.7 and 1.82.8 shipped a credential stealer; 1.107.0 was withdrawn."""
+
+
+def check_llm_model(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E001/E002: the configured LLM model exists and has the fields the registry reads."""
+    label = conf.LLM_MODEL
+    try:
+        model = resolve_model(label)
+    except ConfigurationError as exc:
+        return [
+            checks.Error(
+                str(exc),
+                hint="Set CREATIVE_SERVICES_LLM_MODEL to 'app_label.ModelName' of an "
+                "installed app, or remove it to use creative_services.LLMModel.",
+                id="creative_services.E001",
+            )
+        ]
+    try:
+        columns(model)
+    except ConfigurationError as exc:
+        return [checks.Error(str(exc), obj=model, id="creative_services.E002")]
+    return []
+
+
+def check_litellm_version(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E004: the installed LiteLLM is not a known-bad release."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("litellm")
+    except PackageNotFoundError:
+        return []
+    if installed in BAD_LITELLM_VERSIONS:
+        return [
+            checks.Error(
+                f"litellm {installed} is installed: a known-bad release "
+                "(1.82.7 and 1.82.8 shipped a credential stealer)",
+                hint="Install the tested range: pip install 'litellm>=1.110.2,<1.111', and "
+                "rotate every API key this machine has seen.",
+                id="creative_services.E004",
+            )
+        ]
+    return []
+
+
+def check_entries(
+    app_configs: Any = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """E003/W001/W002/W003: the rows of the LLM table, read from each checked database."""
+    if not databases:
+        return []
+    from django.db import DatabaseError, router
+
+    try:
+        model = resolve_model(conf.LLM_MODEL)
+        cols = columns(model)
+    except ConfigurationError:
+        return []  # E001/E002 report it
+    alias = router.db_for_read(model)
+    if alias not in databases:
+        return []
+    try:
+        snapshot = build_snapshot(cols, fetch_rows(model, alias))
+    except DatabaseError:
+        return []  # not migrated yet (``migrate`` runs the checks first)
+    messages: list[checks.CheckMessage] = [
+        checks.Error(problem, obj=model, id="creative_services.E003")
+        for problem in snapshot.problems
+    ]
+    messages += _tier_warnings(snapshot.entries, model)
+    active = [e for e in snapshot.entries if e.is_active]
+    messages += _key_warnings(active, model)
+    messages += _price_warnings(active, model)
+    return messages
+
+
+def _tier_warnings(entries: Sequence[LLMEntry], model: Any) -> list[checks.CheckMessage]:
+    default = LLMTier.STANDARD
+    out: list[checks.CheckMessage] = []
+    for tier in LLMTier:
+        rows = [e for e in entries if e.tier is tier]
+        if any(e.is_active for e in rows) or (not rows and tier is not default):
+            continue
+        why = "has no entry" if not rows else f"has {len(rows)} entries, none active"
+        out.append(
+            checks.Warning(
+                f"tier {tier.value!r} {why}: calls for it raise NoActiveEntryError",
+                hint=f"Add or activate an entry with tier={tier.value!r}.",
+                obj=model,
+                id="creative_services.W001",
+            )
+        )
+    return out
+
+
+def _key_warnings(active: Iterable[LLMEntry], model: Any) -> list[checks.CheckMessage]:
+    from creative_services._providers import resolve_api_key
+
+    out: list[checks.CheckMessage] = []
+    for entry in active:
+        try:
+            resolve_api_key(entry, os.environ)
+        except MissingAPIKeyError as exc:
+            out.append(
+                checks.Warning(
+                    str(exc),
+                    hint="Set the variable in this environment, or store the key on the entry.",
+                    obj=model,
+                    id="creative_services.W002",
+                )
+            )
+    return out
+
+
+def _price_warnings(active: Iterable[LLMEntry], model: Any) -> list[checks.CheckMessage]:
+    unpriced = [
+        e
+        for e in active
+        if e.tier is not LLMTier.LOCAL
+        and (e.cost_per_1k_input is None or e.cost_per_1k_output is None)
+    ]
+    if not unpriced:
+        return []
+    from creative_services import _litellm
+
+    return [
+        checks.Warning(
+            f"entry {e.name!r} ({e.provider}/{e.model_name}) has no price and LiteLLM's price "
+            "map does not know it: its calls will have cost None",
+            hint="Set cost_per_1k_input and cost_per_1k_output on the entry.",
+            obj=model,
+            id="creative_services.W003",
+        )
+        for e in unpriced
+        if _litellm.map_prices(e.provider, e.model_name) is None
+    ]
+
+
+CHECKS: tuple[Callable[..., list[checks.CheckMessage]], ...] = (
+    check_llm_model,
+    check_litellm_version,
+    check_entries,
+)
+
+
+def tags_of(check: Callable[..., Any]) -> tuple[str, ...]:
+    """The tags a check is registered with (``database`` for those that read tables)."""
+    return (TAG, checks.Tags.database) if check is check_entries else (TAG,)

@@ -1,0 +1,64 @@
+"""Settings of the Django app, read when accessed (so ``override_settings`` works).
+
+=======================================================  =========================================
+``CREATIVE_SERVICES_LLM_MODEL``                          ``"creative_services.LLMModel"``: the
+                                                         model the registry reads, e.g.
+                                                         ``"myapp.Llms"`` for an existing table
+``CREATIVE_SERVICES_REGISTRY_CHECK_INTERVAL``            ``0.5``: seconds between two background
+                                                         checks for registry changes
+``CREATIVE_SERVICES_REGISTRY_LOAD_TIMEOUT``              ``10.0``: seconds a lookup waits for the
+                                                         first load of the registry
+``CREATIVE_SERVICES_ENCRYPTION_KEY``                     ``None``: key (any string, or a list,
+                                                         newest first) that encrypts stored API
+                                                         keys; default: derived from
+                                                         ``SECRET_KEY`` and
+                                                         ``SECRET_KEY_FALLBACKS``
+=======================================================  =========================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["DEFAULT_LLM_MODEL", "conf"]
+
+DEFAULT_LLM_MODEL = "creative_services.LLMModel"
+
+
+class _Conf:
+    """Attribute access to the app's settings with their defaults; nothing is cached."""
+
+    @staticmethod
+    def _get(name: str, default: Any) -> Any:
+        from django.conf import settings
+
+        return getattr(settings, f"CREATIVE_SERVICES_{name}", default)
+
+    @property
+    def LLM_MODEL(self) -> str:
+        """``app_label.ModelName`` of the model the registry reads."""
+        return str(self._get("LLM_MODEL", DEFAULT_LLM_MODEL))
+
+    @property
+    def REGISTRY_CHECK_INTERVAL(self) -> float:
+        """Seconds between two background checks for registry changes."""
+        return max(0.01, float(self._get("REGISTRY_CHECK_INTERVAL", 0.5)))
+
+    @property
+    def REGISTRY_LOAD_TIMEOUT(self) -> float:
+        """Seconds a lookup waits for a (re)load before it gives up."""
+        return float(self._get("REGISTRY_LOAD_TIMEOUT", 10.0))
+
+    @property
+    def ENCRYPTION_KEYS(self) -> list[str]:
+        """Secrets that key the encryption of stored API keys, newest first."""
+        from django.conf import settings
+
+        explicit = self._get("ENCRYPTION_KEY", None)
+        if explicit:
+            return [explicit] if isinstance(explicit, str) else [str(k) for k in explicit]
+        return [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+
+
+conf = _Conf()
+"""The app's settings: ``conf.LLM_MODEL`` and friends."""

@@ -1,0 +1,1 @@
+"""Tests of the Django app; Django is configured by this directory's conftest only."""

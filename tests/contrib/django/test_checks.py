@@ -1,0 +1,95 @@
+"""One test per system check id, and the creative_services_check command."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from creative_services.contrib.django import checks
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ids(databases: list[str] | None = None) -> list[str]:
+    messages = [
+        *checks.check_llm_model(),
+        *checks.check_litellm_version(),
+        *checks.check_entries(databases=databases or ["default"]),
+    ]
+    return sorted(m.id for m in messages)
+
+
+@pytest.fixture(autouse=True)
+def _keys(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+
+
+def test_a_clean_configuration_passes(make_llm):
+    make_llm()
+    assert ids() == []
+    call_command("creative_services_check", stdout=io.StringIO())
+
+
+def test_e001_model_setting_that_does_not_resolve(settings):
+    settings.CREATIVE_SERVICES_LLM_MODEL = "nope.Missing"
+    assert ids() == ["creative_services.E001"]
+
+
+def test_e002_model_without_the_required_fields(settings):
+    settings.CREATIVE_SERVICES_LLM_MODEL = "auth.Group"
+    assert ids() == ["creative_services.E002"]
+
+
+def test_e003_row_that_makes_no_valid_entry(make_llm):
+    make_llm()
+    make_llm("broken", tier="gold")
+    assert ids() == ["creative_services.E003"]
+
+
+def test_e004_known_bad_litellm(monkeypatch, make_llm):
+    make_llm()
+    monkeypatch.setattr("importlib.metadata.version", lambda name: "1.82.8")
+    assert ids() == ["creative_services.E004"]
+
+
+def test_w001_tier_without_an_active_entry(make_llm):
+    make_llm()
+    make_llm("eco", tier="economy", is_active=False)
+    assert ids() == ["creative_services.W001"]
+
+
+def test_w002_active_entry_whose_key_variable_is_missing(make_llm, monkeypatch):
+    monkeypatch.delenv("CS_TEST_MISSING_KEY", raising=False)
+    make_llm(api_key="", api_key_env="CS_TEST_MISSING_KEY")
+    assert ids() == ["creative_services.W002"]
+
+
+def test_w003_unpriced_model_unknown_to_litellm(make_llm):
+    make_llm(model_name="no-such-model-xyz", cost_per_1k_input=None, cost_per_1k_output=None)
+    make_llm("known", model_name="gpt-4o-mini", cost_per_1k_input=None, cost_per_1k_output=None)
+    make_llm("local", tier="local", provider="ollama", model_name="llama3", cost_per_1k_input=None)
+    assert ids() == ["creative_services.W003"]
+
+
+def test_database_checks_wait_for_a_database():
+    assert checks.check_entries(databases=None) == []
+
+
+def test_check_command_exits_non_zero_on_errors(make_llm):
+    make_llm("broken", tier="gold")
+    with pytest.raises(SystemCheckError, match=r"creative_services\.E003"):
+        call_command("creative_services_check", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_check_command_fails_on_warnings_when_asked(make_llm):
+    make_llm("eco", tier="economy", is_active=False)
+    make_llm()
+    call_command("creative_services_check", stdout=io.StringIO(), stderr=io.StringIO())
+    with pytest.raises(SystemCheckError, match=r"creative_services\.W001"):
+        call_command(
+            "creative_services_check", "--fail-level", "WARNING",
+            stdout=io.StringIO(), stderr=io.StringIO(),
+        )  # fmt: skip

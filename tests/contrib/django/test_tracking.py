@@ -1,0 +1,210 @@
+"""DjangoUsageTracker: exact decimals, on-commit writes, off-loop async, retries, batches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import OperationalError, connections, transaction
+
+from creative_services import DynamicLLMClient
+from creative_services.adapters import DjangoLLMRegistry, DjangoUsageTracker
+from creative_services.contrib.django.models import LLMUsage
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def count_rows() -> int:
+    """Count in a worker thread and close its connection (PostgreSQL drops the DB at the end)."""
+    try:
+        return int(LLMUsage.objects.count())
+    finally:
+        connections.close_all()
+
+
+def test_seed_record_call_stores_exact_decimal():
+    DjangoUsageTracker().record(
+        llm_id=1, user_id=7, prompt_tokens=100, completion_tokens=500, cost=0.001
+    )
+
+    row = LLMUsage.objects.get()
+    assert row.cost == Decimal("0.001")
+    assert (row.user_id, row.prompt_tokens, row.completion_tokens) == ("7", 100, 500)
+    assert row.llm_id == 1
+    assert row.llm_ref == 1
+    assert row.total_tokens == 600
+
+
+@pytest.mark.parametrize(
+    ("cost", "expected"),
+    [(0.000123, "0.000123"), (1e-07, "0.0000001"), ("0.0042", "0.0042"), (Decimal("1.5"), "1.5")],
+)
+def test_cost_is_stored_as_the_decimal_the_caller_meant(cost, expected):
+    DjangoUsageTracker().record(llm_id=None, cost=cost)
+    assert LLMUsage.objects.get().cost == Decimal(expected)
+
+
+def test_seed_record_call_on_legacy_model_fills_the_snapshot(make_legacy, legacy_model):
+    row = make_legacy("old-one")
+    DjangoLLMRegistry().list_active()  # the tracker copies names from a loaded snapshot only
+
+    DjangoUsageTracker().record(
+        llm_id=row.pk, user_id=7, prompt_tokens=100, completion_tokens=500, cost=0.001
+    )
+
+    usage = LLMUsage.objects.get()
+    assert usage.llm_id is None
+    assert usage.llm_ref == row.pk
+    assert (usage.entry_name, usage.provider, usage.model, usage.tier) == (
+        "old-one", "openai", "gpt-4o-mini", "standard"
+    )  # fmt: skip
+
+
+def test_inside_atomic_the_row_is_written_on_commit_only():
+    tracker = DjangoUsageTracker()
+    with transaction.atomic():
+        tracker.record(llm_id=1, cost="0.5")
+        assert not LLMUsage.objects.exists()
+    assert LLMUsage.objects.count() == 1
+
+    def rolled_back() -> None:
+        with transaction.atomic():
+            tracker.record(llm_id=2, cost="0.5")
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
+    assert list(LLMUsage.objects.values_list("llm_ref", flat=True)) == [1]
+
+
+async def test_arecord_writes_in_a_worker_thread_and_keeps_the_loop_free(monkeypatch):
+    tracker = DjangoUsageTracker()
+    threads: list[str] = []
+    real_write = tracker._write
+
+    def slow_write(records: Any, **kw: Any) -> None:
+        threads.append(threading.current_thread().name)
+        threading.Event().wait(0.3)  # a slow database
+        real_write(records, **kw)
+
+    monkeypatch.setattr(tracker, "_write", slow_write)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    record = await tracker.arecord(llm_id=3, user_id="u", cost=Decimal("0.25"))
+    task.cancel()
+
+    assert ticks >= 10  # the loop kept running during the 0.3 s write
+    assert threads[0].startswith("creative-services-usage")
+    assert record.cost == Decimal("0.25")
+    assert await asyncio.to_thread(count_rows) == 1
+
+
+async def test_sync_record_from_async_code_does_not_raise_synchronous_only():
+    DjangoUsageTracker().record(llm_id=4)
+    assert await asyncio.to_thread(count_rows) == 1
+
+
+def test_transient_errors_are_retried(monkeypatch):
+    real_save = LLMUsage.save
+    failures = iter([OperationalError("server closed the connection"), None])
+
+    def flaky_save(self: Any, *args: Any, **kwargs: Any) -> None:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(LLMUsage, "save", flaky_save)
+    tracker = DjangoUsageTracker(retry_delay=0.001)
+    tracker.record(llm_id=5)
+
+    assert LLMUsage.objects.count() == 1
+    assert not tracker.failed
+
+
+def test_lasting_failure_is_logged_kept_and_raised_then_retried(monkeypatch, caplog):
+    real_save = LLMUsage.save
+
+    def broken(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise OperationalError("database is down")
+
+    monkeypatch.setattr(LLMUsage, "save", broken)
+    tracker = DjangoUsageTracker(retries=2, retry_delay=0.001)
+    with (
+        caplog.at_level(logging.ERROR, logger="creative_services"),
+        pytest.raises(OperationalError),
+    ):
+        tracker.record(llm_id=6, cost="0.01")
+
+    assert [r.llm_id for r in tracker.failed] == [6]
+    assert "usage_record_failed" in caplog.text
+    monkeypatch.setattr(LLMUsage, "save", real_save)
+    assert tracker.retry_failed() == 0
+    assert LLMUsage.objects.get().llm_ref == 6
+
+
+def test_failure_after_commit_is_kept_not_raised(monkeypatch):
+    monkeypatch.setattr(LLMUsage, "save", lambda *a, **k: (_ for _ in ()).throw(ValueError("x")))
+    tracker = DjangoUsageTracker(retries=0)
+    with transaction.atomic():
+        tracker.record(llm_id=8)
+    assert [r.llm_id for r in tracker.failed] == [8]
+
+
+def test_batch_mode_queues_and_flushes_with_bulk_create():
+    tracker = DjangoUsageTracker(batch=True, batch_size=100, flush_interval=5.0)
+    try:
+        for i in range(250):
+            tracker.record(llm_id=i, user_id=i % 3, cost="0.001")
+        assert tracker.flush(timeout=30)
+        assert LLMUsage.objects.count() == 250
+        assert sum(LLMUsage.objects.values_list("cost", flat=True)) == Decimal("0.25")
+    finally:
+        tracker.close()
+    assert tracker._writer is not None
+    assert not tracker._writer.is_alive()
+
+
+def test_batch_mode_isolates_a_bad_record():
+    tracker = DjangoUsageTracker(batch=True, retries=0)
+    try:
+        tracker.record(llm_id=1)
+        tracker.record(llm_id=2, entry_name="x" * 500)  # longer than the column
+        tracker.record(llm_id=3)
+        assert tracker.flush(timeout=30)
+    finally:
+        tracker.close()
+    stored = sorted(LLMUsage.objects.values_list("llm_ref", flat=True))
+    from django.db import connection
+
+    if connection.vendor == "sqlite":  # SQLite does not enforce lengths
+        assert stored == [1, 2, 3]
+    else:
+        assert stored == [1, 3]
+        assert [r.llm_id for r in tracker.failed] == [2]
+
+
+def test_client_writes_one_row_per_call_with_price(make_llm, fake_provider):
+    entry = make_llm()
+    fake_provider.reply("ok", prompt_tokens=1000, completion_tokens=1000)
+    client = DynamicLLMClient(DjangoLLMRegistry(), tracker=DjangoUsageTracker())
+
+    response = client.generate_sync(prompt="hi", tier="standard", user_id=42)
+
+    row = LLMUsage.objects.get()
+    assert row.llm_id == entry.pk
+    assert row.entry_name == "primary"
+    assert row.cost == response.cost == Decimal("0.00075")
+    assert (row.cost_source, row.outcome, row.user_id) == ("entry", "success", "42")
+    assert row.request_id == response.request_id
