@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 from creative_services.testing.fake_provider import FakeProvider
 
@@ -133,3 +134,13 @@ def test_doctor_says_what_is_missing_and_what_to_do(tmp_path):
     assert "standard: openai-standard (openai/gpt-4.1-mini, key set)" in fine.stdout
     assert "creative-services generate" in fine.stdout
     assert "sk-hidden" not in fine.stdout
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "creative-services"
+    result = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    for command in ("generate", "models", "usage", "doctor"):
+        assert command in result.stdout
