@@ -47,7 +47,15 @@ from creative_services.pricing import TokenPrices
 from creative_services.retry import parse_retry_after
 from creative_services.types import LLMEntry, Usage
 
-__all__ = ["ProviderResult", "complete", "estimate_tokens", "load", "map_prices", "translate_error"]
+__all__ = [
+    "ProviderResult",
+    "complete",
+    "estimate_tokens",
+    "load",
+    "map_prices",
+    "provider_of",
+    "translate_error",
+]
 
 _litellm: Any = None
 _load_lock = threading.Lock()
@@ -213,6 +221,13 @@ def _decimal(value: object) -> Decimal | None:
     except ArithmeticError:
         return None
     return result if result.is_finite() and result >= 0 else None
+
+
+def provider_of(model: str) -> str | None:
+    """The provider LiteLLM's model map places a bare model id at (``gpt-4o`` -> ``openai``)."""
+    info = load().model_cost.get(model)
+    provider = info.get("litellm_provider") if isinstance(info, Mapping) else None
+    return str(provider) if provider else None
 
 
 @lru_cache(maxsize=2048)

@@ -108,6 +108,22 @@ class DynamicLLMClient:
     def __repr__(self) -> str:
         return f"DynamicLLMClient(registry={self.registry!r}, tracker={self.tracker!r})"
 
+    def for_entry(self, entry: LLMEntry) -> DynamicLLMClient:
+        """A client for exactly ``entry`` that shares this one's tracker, budget and policy."""
+        from creative_services.registry import DictRegistry
+
+        twin = DynamicLLMClient(
+            DictRegistry([entry]),
+            tracker=self.tracker,
+            budget=self.budget,
+            retry_policy=self.retry_policy,
+            environ=self._environ,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+        twin.failed_records = self.failed_records
+        return twin
+
     async def __aenter__(self) -> DynamicLLMClient:
         return self
 

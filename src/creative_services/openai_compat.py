@@ -1,0 +1,248 @@
+"""An OpenAI-shaped facade over :class:`DynamicLLMClient`, for code written against ``openai``.
+
+Before::
+
+    from openai import OpenAI
+    client = OpenAI()
+    reply = client.chat.completions.create(model="gpt-4o-mini", messages=[...])
+
+After (only the import and the constructor change)::
+
+    from creative_services.openai_compat import OpenAI
+    client = OpenAI()                      # registry: Django when set up, else from the env
+    reply = client.chat.completions.create(model="gpt-4o-mini", messages=[...])
+    reply.choices[0].message.content, reply.usage.prompt_tokens
+
+``model`` may be a tier (``"standard"``), a registry entry name, or a provider model string
+(``"gpt-4o-mini"`` or ``"openai/gpt-4o-mini"``) that an active entry serves; anything else raises
+:class:`~creative_services.exceptions.UnknownModelError` (never a silent substitute). Every call
+goes through the registry, retries, fallbacks (for tiers), budgets and usage tracking, and
+returns the ``openai`` package's own ``ChatCompletion`` type. Errors are this library's typed
+errors. ``stream=True`` is not supported yet: it raises InvalidRequestError rather than
+pretending to stream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from creative_services.client import DynamicLLMClient
+from creative_services.exceptions import InvalidRequestError, UnknownModelError
+from creative_services.registry import LLMRegistry
+from creative_services.tracking import UsageTracker
+from creative_services.types import LLMEntry, LLMResponse, LLMTier
+
+__all__ = ["AsyncOpenAI", "OpenAI", "resolve_model"]
+
+_TIERS = {t.value for t in LLMTier}
+
+
+def resolve_model(registry: LLMRegistry, model: str) -> dict[str, Any] | LLMEntry:
+    """What an OpenAI ``model`` argument selects. Raises: UnknownModelError.
+
+    A tier or an entry name gives ``generate()`` keyword arguments. A model id that an active
+    entry serves (``gpt-4o-mini`` or ``openai/gpt-4o-mini``) selects that entry. Any other model
+    id that a configured provider offers (``openai/gpt-4o``, or ``gpt-4o`` which LiteLLM's model
+    map places at OpenAI) gives an :class:`LLMEntry` for exactly that model, using the key and
+    endpoint of that provider's first active entry; it is never swapped for another model.
+    """
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidRequestError(
+            "model must be a tier, an entry name or a model id", param="model"
+        )
+    if model.strip().lower() in _TIERS:
+        return {"tier": model.strip().lower()}
+    active = registry.list_active()
+    for entry in active:
+        if entry.name == model:
+            return {"llm_name": entry.name}
+    for entry in active:
+        if model in (entry.model_name, f"{entry.provider}/{entry.model_name}"):
+            return {"llm_name": entry.name}
+    provider, _, name = model.partition("/")
+    if not name or not any(e.provider == provider for e in active):
+        from creative_services import _litellm
+
+        provider, name = _litellm.provider_of(model) or "", model
+    for entry in active:
+        if entry.provider == provider:
+            return replace(
+                entry,
+                name=f"{provider}/{name}",
+                model_name=name,
+                cost_per_1k_input=None,
+                cost_per_1k_output=None,
+            )
+    raise UnknownModelError(
+        f"no active registry entry serves model {model!r} and no configured provider offers "
+        f"it: use a tier ({', '.join(sorted(_TIERS))}), an entry name "
+        f"({', '.join(repr(e.name) for e in active[:10]) or 'none'}), or add an entry "
+        f"with model_name={model!r}",
+        key=model,
+    )
+
+
+def _request(
+    client: DynamicLLMClient,
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    stream: bool,
+    max_tokens: int | None,
+    max_completion_tokens: int | None,
+    user: str | None,
+    kwargs: dict[str, Any],
+) -> tuple[DynamicLLMClient, dict[str, Any]]:
+    if stream:
+        raise InvalidRequestError(
+            "stream=True is not supported by the OpenAI drop-in yet; call without stream",
+            param="stream",
+        )
+    for name in ("n",):
+        if kwargs.get(name, 1) != 1:
+            raise InvalidRequestError(f"{name} other than 1 is not supported", param=name)
+    kwargs.pop("n", None)
+    selected = resolve_model(client.registry, model)
+    if isinstance(selected, LLMEntry):
+        client, selected = client.for_entry(selected), {"llm_name": selected.name}
+    return client, {
+        **selected,
+        "messages": messages,
+        "max_tokens": max_completion_tokens if max_completion_tokens is not None else max_tokens,
+        "user_id": user,
+        **kwargs,
+    }
+
+
+def _completion(response: LLMResponse) -> Any:
+    """The ``openai`` package's ``ChatCompletion`` for our response."""
+    from openai.types.chat import ChatCompletion
+
+    message: dict[str, Any] = {"role": "assistant", "content": response.content}
+    if response.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": call.get("id") or f"call_{i}",
+                "type": "function",
+                "function": {"name": call["name"], "arguments": call["arguments"]},
+            }
+            for i, call in enumerate(response.tool_calls)
+        ]
+    usage = response.usage
+    return ChatCompletion.model_validate(
+        {
+            "id": f"chatcmpl-{response.request_id}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": response.model or response.entry.model,
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": response.finish_reason or "stop"}
+            ],
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.output_tokens,
+                "total_tokens": usage.total_tokens,
+                "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+                "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+            },
+        }
+    )
+
+
+def _client(
+    registry: LLMRegistry | None, tracker: UsageTracker | None, client: DynamicLLMClient | None
+) -> DynamicLLMClient:
+    if client is not None:
+        if registry is not None or tracker is not None:
+            raise TypeError("pass either client= or registry=/tracker=, not both")
+        return client
+    from creative_services.bridges import default_registry, default_tracker
+
+    return DynamicLLMClient(
+        registry if registry is not None else default_registry(),
+        tracker=tracker if tracker is not None else default_tracker(),
+    )
+
+
+class _Completions:
+    def __init__(self, client: DynamicLLMClient) -> None:
+        self._client = client
+
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        stream: bool = False,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        user: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Like ``openai``'s ``chat.completions.create``; returns a ``ChatCompletion``."""
+        client, request = _request(
+            self._client, model, list(messages), stream, max_tokens,
+            max_completion_tokens, user, kwargs,
+        )  # fmt: skip
+        return _completion(client.generate_sync(**request))
+
+
+class _AsyncCompletions(_Completions):
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        stream: bool = False,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        user: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Like ``openai``'s async ``chat.completions.create``; returns a ``ChatCompletion``."""
+        client, request = _request(
+            self._client, model, list(messages), stream, max_tokens,
+            max_completion_tokens, user, kwargs,
+        )  # fmt: skip
+        return _completion(await client.generate(**request))
+
+
+class _Chat:
+    def __init__(self, completions: _Completions) -> None:
+        self.completions = completions
+
+
+class OpenAI:
+    """Drop-in for ``openai.OpenAI`` (chat completions): ``client.chat.completions.create(...)``.
+
+    ``api_key``/``base_url``/``organization`` and other SDK options are accepted and ignored:
+    keys and endpoints come from the registry.
+    """
+
+    def __init__(
+        self,
+        registry: LLMRegistry | None = None,
+        *,
+        tracker: UsageTracker | None = None,
+        client: DynamicLLMClient | None = None,
+        **sdk_options: Any,
+    ) -> None:
+        self.client = _client(registry, tracker, client)
+        self.chat = _Chat(_Completions(self.client))
+
+
+class AsyncOpenAI:
+    """Drop-in for ``openai.AsyncOpenAI``: ``await client.chat.completions.create(...)``."""
+
+    def __init__(
+        self,
+        registry: LLMRegistry | None = None,
+        *,
+        tracker: UsageTracker | None = None,
+        client: DynamicLLMClient | None = None,
+        **sdk_options: Any,
+    ) -> None:
+        self.client = _client(registry, tracker, client)
+        self.chat = _Chat(_AsyncCompletions(self.client))

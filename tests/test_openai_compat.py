@@ -1,0 +1,114 @@
+"""The OpenAI drop-in: the "Before" code runs with only the import and constructor changed."""
+
+from __future__ import annotations
+
+import pytest
+
+from creative_services import (
+    DictRegistry,
+    InMemoryUsageTracker,
+    InvalidRequestError,
+    LLMEntry,
+    UnknownModelError,
+)
+from creative_services.openai_compat import AsyncOpenAI, OpenAI, resolve_model
+from creative_services.testing.fake_provider import FakeProvider
+
+BEFORE = """
+import openai
+client = openai.OpenAI()
+completion = client.chat.completions.create(
+    model="gpt-4o-mini",
+    messages=[
+        {"role": "system", "content": "You are a poet."},
+        {"role": "user", "content": "Write a haiku about tests."},
+    ],
+    max_tokens=60,
+)
+print(completion.choices[0].message.content)
+print(completion.usage.prompt_tokens, completion.usage.completion_tokens)
+"""
+
+
+def test_seed_before_code_runs_with_only_import_and_constructor_changed(
+    run_python, fake_provider: FakeProvider, tmp_path
+):
+    after = BEFORE.replace("import openai", "from creative_services.openai_compat import OpenAI")
+    after = after.replace("openai.OpenAI()", "OpenAI()")
+    assert after.count("\n") == BEFORE.count("\n")
+    fake_provider.reply("Green dots in a row", prompt_tokens=21, completion_tokens=9)
+    result = run_python(
+        after,
+        {
+            "OPENAI_API_KEY": "dummy",
+            "OPENAI_BASE_URL": fake_provider.base_url,
+            "CREATIVE_SERVICES_USAGE_DB": str(tmp_path / "u.db"),
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["Green dots in a row", "21 9"]
+    sent = fake_provider.requests[0].body
+    assert sent["model"] == "gpt-4o-mini"  # exactly the model asked for, via the openai entry
+    assert sent["max_tokens"] == 60
+
+
+def registry(fake: FakeProvider) -> DictRegistry:
+    return DictRegistry(
+        [
+            LLMEntry(name="cheap", provider="openai", model_name="gpt-4.1-nano", tier="economy",
+                     api_key="k", api_endpoint=fake.base_url),
+            LLMEntry(name="main", provider="openai", model_name="gpt-4.1-mini", tier="standard",
+                     api_key="k", api_endpoint=fake.base_url),
+        ]
+    )  # fmt: skip
+
+
+def test_model_may_be_a_tier_an_entry_name_or_a_model_id(fake_provider):
+    reg = registry(fake_provider)
+    assert resolve_model(reg, "economy") == {"tier": "economy"}
+    assert resolve_model(reg, "STANDARD") == {"tier": "standard"}
+    assert resolve_model(reg, "main") == {"llm_name": "main"}
+    assert resolve_model(reg, "gpt-4.1-nano") == {"llm_name": "cheap"}
+    assert resolve_model(reg, "openai/gpt-4.1-mini") == {"llm_name": "main"}
+    adhoc = resolve_model(reg, "gpt-4o")
+    assert isinstance(adhoc, LLMEntry)
+    assert (adhoc.provider, adhoc.model_name, adhoc.cost_per_1k_input) == ("openai", "gpt-4o", None)
+    with pytest.raises(UnknownModelError, match="claude-sonnet-4-5"):
+        resolve_model(reg, "claude-sonnet-4-5")  # no anthropic entry: never a substitute
+
+
+def test_completion_object_and_usage_record(fake_provider):
+    tracker = InMemoryUsageTracker()
+    client = OpenAI(registry(fake_provider), tracker=tracker)
+    fake_provider.reply("hello", prompt_tokens=4, completion_tokens=2)
+    completion = client.chat.completions.create(
+        model="standard", messages=[{"role": "user", "content": "hi"}], user="u-9", seed=3
+    )
+    from openai.types.chat import ChatCompletion
+
+    assert isinstance(completion, ChatCompletion)
+    assert completion.choices[0].message.content == "hello"
+    assert completion.choices[0].finish_reason == "stop"
+    assert (completion.usage.prompt_tokens, completion.usage.total_tokens) == (4, 6)
+    assert fake_provider.requests[0].body["seed"] == 3
+    [record] = tracker.records
+    assert (record.user_id, record.entry_name, record.outcome) == ("u-9", "main", "success")
+
+
+async def test_async_drop_in(fake_provider):
+    client = AsyncOpenAI(registry(fake_provider), tracker=InMemoryUsageTracker())
+    completion = await client.chat.completions.create(
+        model="economy", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert completion.choices[0].message.content == "fake answer"
+    assert fake_provider.requests[0].body["model"] == "gpt-4.1-nano"
+
+
+def test_unsupported_options_fail_loudly_before_any_call(fake_provider):
+    client = OpenAI(registry(fake_provider), tracker=InMemoryUsageTracker())
+    for bad in ({"stream": True}, {"n": 2}):
+        with pytest.raises(InvalidRequestError):
+            client.chat.completions.create(
+                model="standard", messages=[{"role": "user", "content": "hi"}], **bad
+            )
+    assert fake_provider.requests == []
