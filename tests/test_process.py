@@ -95,3 +95,32 @@ def test_generate_sync_in_plain_script_exits_cleanly(run_python, fake_provider: 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:5] == ["fake answer"] * 5
     assert result.stderr == ""
+
+
+def test_forked_child_calls_after_the_parent_did(run_python, fake_provider: FakeProvider):
+    # gunicorn --preload and Celery prefork fork after the parent may have made a call.
+    result = run_python(
+        """
+        import os, signal
+        from creative_services import DictRegistry, DynamicLLMClient
+        client = DynamicLLMClient(DictRegistry.from_env())
+        print("parent", client.generate_sync(prompt="before fork").content, flush=True)
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(30)  # a hang fails the test instead of blocking it
+            print("child", client.generate_sync(prompt="in child").content, flush=True)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print("child exit", os.waitstatus_to_exitcode(status), flush=True)
+        print("parent", client.generate_sync(prompt="after fork").content, flush=True)
+        """,
+        {"OPENAI_API_KEY": "dummy", "OPENAI_BASE_URL": fake_provider.base_url},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "parent fake answer",
+        "child fake answer",
+        "child exit 0",
+        "parent fake answer",
+    ]
+    assert len(fake_provider.requests) == 3

@@ -84,6 +84,7 @@ def load() -> Any:
         _litellm = litellm
         # Registered after LiteLLM's own atexit handlers, so it runs before them (LIFO).
         _sync.add_shutdown_hook(_close_clients)
+        _sync.add_fork_hook(_forget_clients)
     return _litellm
 
 
@@ -93,6 +94,11 @@ async def _close_clients() -> None:
 
     await GLOBAL_LOGGING_WORKER.stop(discard_pending=True, timeout=2.0)
     await close_litellm_async_clients()  # type: ignore[no-untyped-call]
+
+
+def _forget_clients() -> None:
+    # In a forked child the cached clients belong to the parent's loop and sockets.
+    _litellm.in_memory_llm_clients_cache.flush_cache()
 
 
 @dataclass(frozen=True, slots=True)

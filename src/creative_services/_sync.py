@@ -13,11 +13,19 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["add_shutdown_hook", "get_loop", "run_async", "run_sync", "shutdown"]
+__all__ = [
+    "add_fork_hook",
+    "add_shutdown_hook",
+    "get_loop",
+    "run_async",
+    "run_sync",
+    "shutdown",
+]
 
 T = TypeVar("T")
 
@@ -25,7 +33,28 @@ _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
 _hooks: list[Callable[[], Awaitable[None]]] = []
+_fork_hooks: list[Callable[[], None]] = []
 _SHUTDOWN_TIMEOUT = 5.0
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (gunicorn --preload, Celery prefork) inherits the loop object but not its
+    thread: forget both, so the first call in the child starts its own loop, and let the
+    modules that cached loop-bound objects (LiteLLM's HTTP clients) drop them."""
+    global _lock, _loop, _thread
+    _lock = threading.Lock()
+    _loop = _thread = None
+    for hook in list(_fork_hooks):
+        with contextlib.suppress(Exception):
+            hook()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def add_fork_hook(hook: Callable[[], None]) -> None:
+    """Run ``hook`` in a forked child before it makes its first call."""
+    _fork_hooks.append(hook)
 
 
 def get_loop() -> asyncio.AbstractEventLoop:
