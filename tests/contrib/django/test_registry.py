@@ -133,6 +133,19 @@ async def test_arefresh_warms_without_blocking_the_loop(one_row):
     assert registry.get_by_name("primary").id == one_row.pk
 
 
+async def test_lookup_on_a_running_loop_never_waits_for_a_reload(one_row, monkeypatch):
+    from creative_services.contrib.django import _watch
+
+    registry = DjangoLLMRegistry()
+    await registry.arefresh()
+    monkeypatch.setattr(_watch.Source, "check", lambda self: None)  # a reload that never ends
+    for source in _watch._sources.values():
+        source.fresh.clear()  # as after a post_save invalidation
+    started = time.monotonic()
+    assert registry.get_by_name("primary").id == one_row.pk  # the previous snapshot
+    assert time.monotonic() - started < 0.5
+
+
 def test_own_save_is_used_at_once(make_llm):
     row = make_llm()
     registry = DjangoLLMRegistry()

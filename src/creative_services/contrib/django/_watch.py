@@ -19,6 +19,7 @@ transaction commits, and the next lookup waits for the reload: a process reads i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import threading
@@ -39,6 +40,15 @@ _watcher: _Watcher | None = None
 _fork_hook_installed = False
 epoch = 0
 """Bumped by :func:`stop`: registries drop the sources they cached."""
+
+
+def _loop_running() -> bool:
+    """Whether this thread is running an event loop (an async view, ``await generate()``)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _log() -> Any:
@@ -74,6 +84,10 @@ class Source:
             self.invalidate()  # the last load failed: try again now
         else:
             _ensure_watcher().wake()
+        if snap is not None and _loop_running():
+            # Never block an event loop for a reload: the previous snapshot serves this lookup
+            # (at most one check interval old) while the watcher reloads.
+            return snap
         self.fresh.wait(conf.REGISTRY_LOAD_TIMEOUT)
         snap = self.snapshot
         if snap is None:

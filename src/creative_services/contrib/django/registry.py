@@ -28,9 +28,11 @@ class DjangoLLMRegistry(BaseRegistry):
     it fresh: a change made anywhere (admin, ``.save()``, ``QuerySet.update()``,
     ``bulk_create()``, raw SQL, another process) is used within
     ``CREATIVE_SERVICES_REGISTRY_CHECK_INTERVAL`` (0.5 s) plus one query; this process's own
-    ``.save()``/``.delete()`` is used as soon as its transaction commits. Only the very first
-    lookup waits for the table to be read (``await registry.arefresh()`` does it without
-    blocking an event loop). Rows that cannot make a valid entry are left out and logged.
+    ``.save()``/``.delete()`` is used as soon as its transaction commits (a sync lookup waits
+    for that reload; a lookup on a running event loop never waits and uses the previous
+    snapshot). The first lookup of a process waits for the table to be read
+    (``await registry.arefresh()`` does it without blocking an event loop). Rows that cannot
+    make a valid entry are left out and logged.
     Raises: ConfigurationError when the model is unknown or the table cannot be read at all.
     """
 
