@@ -14,12 +14,14 @@ from creative_services.exceptions import MissingDependencyError
 
 if TYPE_CHECKING:
     from creative_services.bridges import AsyncBFAgentLLMBridge, BFAgentLLMBridge
+    from creative_services.contrib.django.budgets import DjangoBudget
     from creative_services.contrib.django.registry import DjangoLLMRegistry
     from creative_services.contrib.django.tracking import DjangoUsageTracker
 
 # name -> (module that defines it, extra that provides its framework)
 _LAZY: dict[str, tuple[str, str]] = {
     # Django (creative_services.contrib.django)
+    "DjangoBudget": ("creative_services.contrib.django.budgets", "django"),
     "DjangoLLMRegistry": ("creative_services.contrib.django.registry", "django"),
     "DjangoUsageTracker": ("creative_services.contrib.django.tracking", "django"),
     # BFAgent bridges (core: no framework needed)
@@ -27,7 +29,13 @@ _LAZY: dict[str, tuple[str, str]] = {
     "BFAgentLLMBridge": ("creative_services.bridges", ""),
 }
 
-__all__ = ["AsyncBFAgentLLMBridge", "BFAgentLLMBridge", "DjangoLLMRegistry", "DjangoUsageTracker"]
+__all__ = [
+    "AsyncBFAgentLLMBridge",
+    "BFAgentLLMBridge",
+    "DjangoBudget",
+    "DjangoLLMRegistry",
+    "DjangoUsageTracker",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -208,3 +208,49 @@ def test_client_writes_one_row_per_call_with_price(make_llm, fake_provider):
     assert row.cost == response.cost == Decimal("0.00075")
     assert (row.cost_source, row.outcome, row.user_id) == ("entry", "success", "42")
     assert row.request_id == response.request_id
+
+
+def test_batched_rows_equal_rows_written_one_by_one():
+    """The batch path (COPY on PostgreSQL, bulk_create elsewhere) stores what save() stores."""
+    import datetime as dt
+
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
+    odd = {
+        "llm_id": 3, "user_id": "ü\tser\\n", "prompt_tokens": 1, "completion_tokens": 2,
+        "reasoning_tokens": 3, "cached_tokens": 4, "cost": "0.0000001234", "cost_source": "entry",
+        "tier": "premium", "entry_name": 'we"ird\\name\r\n', "provider": "openai", "model": "m",
+        "latency_ms": 12.5, "outcome": "error", "error_class": "RateLimitError", "attempts": 3,
+        "usage_estimated": True, "may_have_been_billed": True, "request_id": "abc",
+        "metadata": {"k": ["v", 1, None, 2.5], "ü": "\n\t\\", "nested": {"a": True}},
+        "created_at": at,
+    }  # fmt: skip
+    plain = {"llm_id": None, "user_id": None, "cost": None, "created_at": at}
+    single = DjangoUsageTracker()
+    for fields in (odd, plain):
+        single.record(**{**fields, "request_id": "single"})
+    batched = DjangoUsageTracker(batch=True, flush_interval=5.0)
+    try:
+        for fields in (odd, plain):
+            batched.record(**{**fields, "request_id": "batched"})
+        assert batched.flush(timeout=30)
+    finally:
+        batched.close()
+
+    def rows(request_id: str) -> list[dict[str, Any]]:
+        values = LLMUsage.objects.filter(request_id=request_id).order_by("id").values()
+        return [{k: v for k, v in row.items() if k not in ("id", "request_id")} for row in values]
+
+    assert rows("batched") == rows("single")
+    assert len(rows("batched")) == 2
+    assert not batched.failed
+
+
+def test_flush_after_close_restarts_the_writer():
+    tracker = DjangoUsageTracker(batch=True, flush_interval=5.0)
+    tracker.record(llm_id=1)
+    tracker.close()
+    tracker.record(llm_id=2)
+    assert tracker.flush(timeout=30)
+    tracker.close()
+    assert sorted(LLMUsage.objects.values_list("llm_ref", flat=True)) == [1, 2]
+    assert tracker.flush(timeout=0)  # nothing queued: returns at once

@@ -122,3 +122,6 @@ class RegistryVersion(models.Model):
 
     def __str__(self) -> str:
         return f"registry version {self.version}"
+
+
+from creative_services.contrib.django.budget_models import *  # noqa: E402,F403

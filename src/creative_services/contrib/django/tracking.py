@@ -48,6 +48,49 @@ def _log() -> Any:
     return get_logger()
 
 
+_NOT_JSON: Any = object()
+
+
+def _copy(connection: Any, rows: Sequence[dict[str, Any]]) -> bool:
+    """Insert ``rows`` (``LLMUsage`` values by attname) with one PostgreSQL ``COPY``.
+
+    Several times cheaper than ``bulk_create`` (no model instances, no per-field SQL
+    compilation, no array quoting in Python). Returns False, having done nothing, when the
+    database is not PostgreSQL driven by psycopg 3; the caller then uses ``bulk_create``.
+    """
+    if connection.vendor != "postgresql":
+        return False
+    import json
+
+    from django.db.models import JSONField
+
+    from creative_services.contrib.django.models import LLMUsage
+
+    meta = LLMUsage._meta
+    targets = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(f.column) for f in targets)}) FROM STDIN"
+    plan = [
+        (f.attname, f.get_default(), f.encoder if isinstance(f, JSONField) else _NOT_JSON)
+        for f in targets
+    ]
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the driver's cursor: psycopg 3 has ``copy()``, psycopg2 has not
+        if not hasattr(raw, "copy"):
+            return False
+        # The driver's errors become Django's (OperationalError is retried, the rest isolated).
+        with connection.wrap_database_errors, raw.copy(sql) as copy:
+            for row in rows:
+                values = []
+                for name, default, encoder in plan:
+                    value = row.get(name, default)
+                    if encoder is not _NOT_JSON and value is not None:
+                        value = json.dumps(value, cls=encoder)
+                    values.append(value)
+                copy.write_row(values)
+    return True
+
+
 class DjangoUsageTracker(BaseUsageTracker):
     """Writes each :class:`~creative_services.types.UsageRecord` to the ``LLMUsage`` table.
 
@@ -59,9 +102,12 @@ class DjangoUsageTracker(BaseUsageTracker):
     ``retries`` times; a record that still cannot be written is logged
     (``usage_record_failed``) and kept in :attr:`failed` (see :meth:`retry_failed`).
 
-    ``batch=True`` queues records in memory and a background thread writes them with
-    ``bulk_create`` every ``flush_interval`` seconds or ``batch_size`` records; ``record()``
-    then only appends to a queue. :meth:`flush` waits for the queue, and it is flushed at exit.
+    ``batch=True`` queues records in memory and a background thread writes them every
+    ``flush_interval`` seconds or ``batch_size`` records, with one ``COPY`` on PostgreSQL
+    (psycopg 3) and ``bulk_create`` elsewhere; ``record()`` then only appends to a queue (about
+    10 µs). A batch that fails for another reason than a transient error is written record by
+    record, so one bad record does not sink the others. :meth:`flush` waits for the queue, and
+    it is flushed at exit.
     """
 
     def __init__(
@@ -85,8 +131,9 @@ class DjangoUsageTracker(BaseUsageTracker):
         """Records that could not be written after retries (oldest dropped past max_failed)."""
         self._queue: deque[UsageRecord] = deque()
         self._cond = threading.Condition()
-        self._pending = 0
-        self._flushing = False
+        self._wake = threading.Event()
+        self._in_flight = 0
+        self._flushers = 0
         self._stopping = False
         self._writer: threading.Thread | None = None
 
@@ -152,11 +199,11 @@ class DjangoUsageTracker(BaseUsageTracker):
         error: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
-                rows = [self._row(record) for record in records]
-                if len(rows) == 1:
-                    rows[0].save(using=alias, force_insert=True)
-                else:
-                    LLMUsage.objects.using(alias).bulk_create(rows)
+                values = [self._values(record) for record in records]
+                if len(values) == 1:
+                    LLMUsage(**values[0]).save(using=alias, force_insert=True)
+                elif not _copy(connections[alias], values):
+                    LLMUsage.objects.using(alias).bulk_create([LLMUsage(**v) for v in values])
                 return
             except (OperationalError, InterfaceError) as exc:
                 error = exc
@@ -183,11 +230,10 @@ class DjangoUsageTracker(BaseUsageTracker):
         if raise_errors and error is not None:
             raise error
 
-    def _row(self, record: UsageRecord) -> Any:
+    def _values(self, record: UsageRecord) -> dict[str, Any]:
+        """The ``LLMUsage`` field values (by attname) of one record."""
         from django.conf import settings
         from django.utils import timezone
-
-        from creative_services.contrib.django.models import LLMUsage
 
         label = conf.LLM_MODEL
         name, provider, model, tier = record.entry_name, record.provider, record.model, record.tier
@@ -199,7 +245,7 @@ class DjangoUsageTracker(BaseUsageTracker):
         created = record.created_at
         if not settings.USE_TZ and timezone.is_aware(created):
             created = timezone.make_naive(created)
-        return LLMUsage(
+        return dict(
             llm_id=record.llm_id if label.lower() == DEFAULT_LLM_MODEL.lower() else None,
             llm_ref=record.llm_id,
             entry_name=name or "",
@@ -233,14 +279,18 @@ class DjangoUsageTracker(BaseUsageTracker):
         return len(self.failed)
 
     # --- batch mode --------------------------------------------------------------------------
+    #
+    # Callers only append to a deque (atomic in CPython: no lock, so a caller never waits for
+    # the writer) and set an Event once a batch is full. The writer pops batches under
+    # ``_cond`` and counts them in ``_in_flight`` until written; ``flush()`` waits, under the
+    # same lock, until the queue is empty and nothing is in flight.
 
     def _enqueue(self, record: UsageRecord) -> None:
-        with self._cond:
-            self._queue.append(record)
-            self._pending += 1
-            if len(self._queue) >= self.batch_size:
-                self._cond.notify_all()
-            writer = self._writer
+        queue = self._queue
+        queue.append(record)
+        if len(queue) >= self.batch_size and not self._wake.is_set():
+            self._wake.set()
+        writer = self._writer
         if writer is None or not writer.is_alive():
             self._start_writer()
 
@@ -258,51 +308,62 @@ class DjangoUsageTracker(BaseUsageTracker):
     def _run_writer(self) -> None:
         from django.db import close_old_connections, connections
 
+        queue = self._queue
         try:
             while True:
+                if len(queue) < self.batch_size and not self._flushers and not self._stopping:
+                    self._wake.wait(self.flush_interval)
+                self._wake.clear()
                 with self._cond:
-                    idle = not self._queue or (
-                        len(self._queue) < self.batch_size and not self._flushing
-                    )
-                    if idle and not self._stopping:
-                        self._cond.wait(self.flush_interval)
-                    batch = [
-                        self._queue.popleft() for _ in range(min(len(self._queue), self.batch_size))
-                    ]
-                    if not batch and self._stopping:
-                        return
-                if not batch:
-                    continue
+                    batch = [queue.popleft() for _ in range(min(len(queue), self.batch_size))]
+                    self._in_flight = len(batch)
+                    if not batch:
+                        self._cond.notify_all()
+                        if self._stopping:
+                            return
+                        continue
                 try:
                     self._write(batch, raise_errors=False)
                 finally:
                     close_old_connections()
                     with self._cond:
-                        self._pending -= len(batch)
+                        self._in_flight = 0
                         self._cond.notify_all()
         finally:
             connections.close_all()
+
+    def _drained(self) -> bool:
+        return not self._queue and not self._in_flight
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until every queued record is written (or kept in :attr:`failed`).
 
         Returns False when ``timeout`` ran out first.
         """
-        with self._cond:
-            self._flushing = True
-            self._cond.notify_all()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:  # an RLock: _start_writer may take it again
+            self._flushers += 1
             try:
-                return self._cond.wait_for(lambda: self._pending == 0, timeout)
+                while not self._drained():
+                    writer = self._writer
+                    if writer is None or not writer.is_alive():
+                        self._start_writer()  # a record came as the writer was stopping
+                    self._wake.set()
+                    remaining = 0.1 if deadline is None else deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._cond.wait(min(remaining, 0.1))
+                return True
             finally:
-                self._flushing = False
+                self._flushers -= 1
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Flush, then stop the batch writer thread (it starts again if records come)."""
         self.flush(timeout)
         with self._cond:
             self._stopping = True
-            self._cond.notify_all()
             writer = self._writer
+        self._wake.set()
         if writer is not None and writer is not threading.current_thread():
             writer.join(timeout)
         atexit.unregister(self.close)
