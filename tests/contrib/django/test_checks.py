@@ -74,6 +74,28 @@ def test_w003_unpriced_model_unknown_to_litellm(make_llm):
     assert ids() == ["creative_services.W003"]
 
 
+def test_w003_legacy_zero_prices_count_as_no_price(make_legacy, legacy_model):
+    zero = {"cost_per_1k_input": 0, "cost_per_1k_output": 0}
+    make_legacy("seeded", model_name="no-such-model-xyz", **zero)
+    make_legacy("box", tier="local", provider="ollama", model_name="llama3", **zero)
+
+    messages = checks.check_entries(databases=["default"])
+
+    w003 = [m for m in messages if m.id == "creative_services.W003"]
+    assert [m.msg.split("'")[1] for m in w003] == ["seeded"]
+    assert "0 for both reads as no price" in str(w003[0].hint)
+
+
+def test_w004_llm_table_without_version_triggers(make_legacy, legacy_model):
+    make_legacy()
+
+    messages = checks.check_entries(databases=["default"])
+
+    assert [m.id for m in messages] == ["creative_services.W004"]
+    assert 'InstallVersionTriggers("legacyapp.Llms")' in str(messages[0].hint)
+    assert checks.check_entries(databases=None) == []  # no database access, no query
+
+
 def test_database_checks_wait_for_a_database():
     assert checks.check_entries(databases=None) == []
 

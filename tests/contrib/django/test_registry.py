@@ -76,6 +76,26 @@ def test_seed_calls_on_legacy_model(make_legacy, legacy_model):
     assert active[1].api_endpoint is None
 
 
+def test_legacy_zero_prices_read_as_unknown_except_on_the_local_tier(make_legacy, legacy_model):
+    zero = {"cost_per_1k_input": 0, "cost_per_1k_output": 0}
+    make_legacy("seeded", **zero)  # the seed model's defaults: nobody entered a price
+    make_legacy("half", cost_per_1k_input=0, cost_per_1k_output="0.0006")
+    make_legacy("box", tier="local", provider="ollama", model_name="llama3", **zero)
+
+    registry = DjangoLLMRegistry()
+    seeded, half, box = (registry.get_by_name(n) for n in ("seeded", "half", "box"))
+
+    assert (seeded.cost_per_1k_input, seeded.cost_per_1k_output) == (None, None)
+    assert (half.cost_per_1k_input, half.cost_per_1k_output) == (0, Decimal("0.0006"))
+    assert (box.cost_per_1k_input, box.cost_per_1k_output) == (0, 0)
+
+
+def test_shipped_model_zero_prices_stay_free(make_llm):
+    make_llm("free", cost_per_1k_input=0, cost_per_1k_output=0)  # the model could store NULL
+    entry = DjangoLLMRegistry().get_by_name("free")
+    assert (entry.cost_per_1k_input, entry.cost_per_1k_output) == (0, 0)
+
+
 def test_rows_map_to_entries_in_priority_order(make_llm):
     make_llm("second", priority=5, api_key="", api_key_env="MY_KEY", api_endpoint="")
     first = make_llm("first", priority=1, max_tokens=100, temperature=0.2)

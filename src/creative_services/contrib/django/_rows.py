@@ -1,21 +1,34 @@
-"""Rows of an LLM table (the shipped model or any ``Llms``-shaped one) to :class:`LLMEntry`."""
+"""Rows of an LLM table (the shipped model or any ``Llms``-shaped one) to :class:`LLMEntry`.
+
+On a model whose price fields cannot hold NULL (the seed's ``Llms`` defaults them to 0), a row
+priced 0 for both input and output outside the ``local`` tier is read as "price unknown"
+(``None``), not as free: 0 is what a row gets when nobody entered a price. A ``local`` row stays 0.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from creative_services.contrib.django.crypto import UndecryptableKey
 from creative_services.exceptions import ConfigurationError, InvalidEntryError
-from creative_services.types import LLMEntry
+from creative_services.types import LLMEntry, LLMTier
 
-__all__ = ["Snapshot", "build_snapshot", "columns", "fetch_rows", "resolve_model"]
+__all__ = [
+    "Snapshot",
+    "build_snapshot",
+    "columns",
+    "fetch_rows",
+    "resolve_model",
+    "zero_price_is_unknown",
+]
 
 SEED_FIELDS = (
     "name", "provider", "model_name", "tier", "api_key", "api_endpoint", "max_tokens",
     "temperature", "cost_per_1k_input", "cost_per_1k_output", "is_active",
 )  # fmt: skip
+PRICE_FIELDS = ("cost_per_1k_input", "cost_per_1k_output")
 REQUIRED_FIELDS = ("name", "provider", "model_name")
 OPTIONAL_FIELDS = ("priority", "api_key_env")
 
@@ -59,6 +72,12 @@ def columns(model: Any) -> tuple[str, ...]:
     return ("pk", *(f for f in (*SEED_FIELDS, *OPTIONAL_FIELDS) if f in names))
 
 
+def zero_price_is_unknown(model: Any) -> bool:
+    """Whether 0/0 prices on ``model`` mean "unknown": a price field of it cannot hold NULL."""
+    fields = {f.name: f for f in model._meta.concrete_fields}
+    return any(name in fields and not fields[name].null for name in PRICE_FIELDS)
+
+
 def fetch_rows(model: Any, alias: str) -> list[tuple[Any, ...]]:
     """Every row of ``model`` on database ``alias``, as tuples in :func:`columns` order."""
     cols = columns(model)
@@ -66,8 +85,12 @@ def fetch_rows(model: Any, alias: str) -> list[tuple[Any, ...]]:
     return list(model._base_manager.using(alias).order_by(*order).values_list(*cols))
 
 
-def entry_from_row(row: dict[str, Any]) -> LLMEntry:
-    """One entry from one row (a dict of :func:`columns`). Raises: InvalidEntryError."""
+def entry_from_row(row: dict[str, Any], *, zero_is_unknown: bool = False) -> LLMEntry:
+    """One entry from one row (a dict of :func:`columns`). Raises: InvalidEntryError.
+
+    ``zero_is_unknown`` (see :func:`zero_price_is_unknown`): prices of 0/0 outside the ``local``
+    tier become ``None``.
+    """
     name = str(row["name"])
     key = row.get("api_key")
     if isinstance(key, UndecryptableKey):  # an empty string: test it before any ``or``
@@ -81,7 +104,7 @@ def entry_from_row(row: dict[str, Any]) -> LLMEntry:
     pk = row["pk"]
     temperature = row.get("temperature")
     try:
-        return LLMEntry(
+        entry = LLMEntry(
             id=pk if isinstance(pk, int) and not isinstance(pk, bool) else None,
             name=name,
             provider=row["provider"],
@@ -101,16 +124,26 @@ def entry_from_row(row: dict[str, Any]) -> LLMEntry:
         if exc.entry:
             raise
         raise InvalidEntryError(exc.field, exc.message.split(" ", 2)[-1], entry=name) from None
+    if (
+        zero_is_unknown
+        and entry.tier is not LLMTier.LOCAL
+        and entry.cost_per_1k_input == 0
+        and entry.cost_per_1k_output == 0
+    ):
+        entry = replace(entry, cost_per_1k_input=None, cost_per_1k_output=None)
+    return entry
 
 
-def build_snapshot(cols: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> Snapshot:
+def build_snapshot(
+    cols: Sequence[str], rows: Sequence[tuple[Any, ...]], *, zero_is_unknown: bool = False
+) -> Snapshot:
     """Entries from rows; a bad row is left out and described in ``problems``."""
     entries: list[LLMEntry] = []
     problems: list[str] = []
     for values in rows:
         row = dict(zip(cols, values, strict=True))
         try:
-            entries.append(entry_from_row(row))
+            entries.append(entry_from_row(row, zero_is_unknown=zero_is_unknown))
         except (InvalidEntryError, TypeError, ValueError) as exc:
             problems.append(f"row pk={row['pk']!r}: {exc}")
     return Snapshot(

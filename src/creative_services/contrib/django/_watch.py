@@ -26,7 +26,13 @@ import threading
 import time
 from typing import Any
 
-from creative_services.contrib.django._rows import Snapshot, build_snapshot, columns, fetch_rows
+from creative_services.contrib.django._rows import (
+    Snapshot,
+    build_snapshot,
+    columns,
+    fetch_rows,
+    zero_price_is_unknown,
+)
 from creative_services.contrib.django.conf import conf
 from creative_services.contrib.django.triggers import STAMP_TABLE, has_triggers
 from creative_services.exceptions import ConfigurationError
@@ -117,14 +123,16 @@ class Source:
             if self.stamped is None:
                 self.stamped = has_triggers(conn, self.model._meta.db_table)
             cols = columns(self.model)
+            zero = zero_price_is_unknown(self.model)
             if self.stamped:
                 token = _read_stamp(conn)
                 if forced or token != self._token:
-                    self._install(build_snapshot(cols, fetch_rows(self.model, self.alias)), token)
+                    rows = fetch_rows(self.model, self.alias)
+                    self._install(build_snapshot(cols, rows, zero_is_unknown=zero), token)
             else:
                 rows = fetch_rows(self.model, self.alias)
                 if forced or rows != self._token:
-                    self._install(build_snapshot(cols, rows), rows)
+                    self._install(build_snapshot(cols, rows, zero_is_unknown=zero), rows)
         except Exception as exc:
             if self.error is None:
                 _log().warning(

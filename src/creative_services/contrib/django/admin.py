@@ -93,7 +93,11 @@ def probe_entry(obj: Any, *, user_id: Any = None) -> tuple[int, str]:
     messages never hold a key.
     """
     from creative_services import DictRegistry, DynamicLLMClient
-    from creative_services.contrib.django._rows import columns, entry_from_row
+    from creative_services.contrib.django._rows import (
+        columns,
+        entry_from_row,
+        zero_price_is_unknown,
+    )
     from creative_services.contrib.django._usage import decimal_text
     from creative_services.contrib.django.tracking import DjangoUsageTracker
     from creative_services.exceptions import CreativeServicesError
@@ -103,7 +107,9 @@ def probe_entry(obj: Any, *, user_id: Any = None) -> tuple[int, str]:
     try:
         fresh = type(obj)._base_manager.get(pk=obj.pk)  # as saved, not as the list showed it
         row = {c: fresh.pk if c == "pk" else getattr(fresh, c) for c in columns(type(obj))}
-        entry = replace(entry_from_row(row), is_active=True)  # inactive ones can be tried too
+        zero = zero_price_is_unknown(type(obj))
+        entry = entry_from_row(row, zero_is_unknown=zero)
+        entry = replace(entry, is_active=True)  # inactive ones can be tried too
         client = DynamicLLMClient(
             DictRegistry([entry]),
             tracker=DjangoUsageTracker(),

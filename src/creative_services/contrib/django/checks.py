@@ -7,7 +7,10 @@
 ``creative_services.E004``  the installed LiteLLM is a known-bad release
 ``creative_services.W001``  a tier has entries but none active, or the default tier has none
 ``creative_services.W002``  an active entry's key variable is not set in this environment
-``creative_services.W003``  an active non-local entry has no price and LiteLLM knows none
+``creative_services.W003``  an active non-local entry has no price and LiteLLM knows none (on a
+                            model whose prices cannot be NULL, 0/0 counts as no price)
+``creative_services.W004``  the LLM table has no version triggers: every process re-reads it
+                            whole each check interval (poll mode)
 ========================  ===================================================================
 """
 
@@ -24,6 +27,7 @@ from creative_services.contrib.django._rows import (
     columns,
     fetch_rows,
     resolve_model,
+    zero_price_is_unknown,
 )
 from creative_services.contrib.django.conf import conf
 from creative_services.exceptions import ConfigurationError, MissingAPIKeyError
@@ -81,7 +85,7 @@ def check_litellm_version(app_configs: Any = None, **kwargs: Any) -> list[checks
 def check_entries(
     app_configs: Any = None, databases: Sequence[str] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """E003/W001/W002/W003: the rows of the LLM table, read from each checked database."""
+    """E003/W001-W004: the rows of the LLM table, read from each checked database."""
     if not databases:
         return []
     from django.db import DatabaseError, router
@@ -94,8 +98,9 @@ def check_entries(
     alias = router.db_for_read(model)
     if alias not in databases:
         return []
+    zero = zero_price_is_unknown(model)
     try:
-        snapshot = build_snapshot(cols, fetch_rows(model, alias))
+        snapshot = build_snapshot(cols, fetch_rows(model, alias), zero_is_unknown=zero)
     except DatabaseError:
         return []  # not migrated yet (``migrate`` runs the checks first)
     messages: list[checks.CheckMessage] = [
@@ -105,7 +110,8 @@ def check_entries(
     messages += _tier_warnings(snapshot.entries, model)
     active = [e for e in snapshot.entries if e.is_active]
     messages += _key_warnings(active, model)
-    messages += _price_warnings(active, model)
+    messages += _price_warnings(active, model, zero)
+    messages += _trigger_warnings(model, alias)
     return messages
 
 
@@ -147,7 +153,9 @@ def _key_warnings(active: Iterable[LLMEntry], model: Any) -> list[checks.CheckMe
     return out
 
 
-def _price_warnings(active: Iterable[LLMEntry], model: Any) -> list[checks.CheckMessage]:
+def _price_warnings(
+    active: Iterable[LLMEntry], model: Any, zero_is_unknown: bool
+) -> list[checks.CheckMessage]:
     unpriced = [
         e
         for e in active
@@ -158,16 +166,52 @@ def _price_warnings(active: Iterable[LLMEntry], model: Any) -> list[checks.Check
         return []
     from creative_services import _litellm
 
+    hint = "Set cost_per_1k_input and cost_per_1k_output on the entry."
+    if zero_is_unknown:
+        hint += (
+            f" {model._meta.label} cannot store an empty price, so 0 for both reads as no "
+            "price; a free model belongs in the 'local' tier."
+        )
     return [
         checks.Warning(
             f"entry {e.name!r} ({e.provider}/{e.model_name}) has no price and LiteLLM's price "
             "map does not know it: its calls will have cost None",
-            hint="Set cost_per_1k_input and cost_per_1k_output on the entry.",
+            hint=hint,
             obj=model,
             id="creative_services.W003",
         )
         for e in unpriced
         if _litellm.map_prices(e.provider, e.model_name) is None
+    ]
+
+
+def _trigger_warnings(model: Any, alias: str) -> list[checks.CheckMessage]:
+    from django.db import DatabaseError, connections
+
+    from creative_services.contrib.django.triggers import has_triggers, install_sql
+
+    connection = connections[alias]
+    table = model._meta.db_table
+    if not install_sql(connection, table):
+        return []  # a database without trigger support: polling is the only way
+    try:
+        if has_triggers(connection, table):
+            return []
+    except DatabaseError:
+        return []
+    label = model._meta.label
+    return [
+        checks.Warning(
+            f"{label} has no registry version triggers: every process re-reads the whole "
+            f"table every {conf.REGISTRY_CHECK_INTERVAL:g} s "
+            "(CREATIVE_SERVICES_REGISTRY_CHECK_INTERVAL) to notice changes",
+            hint=f"Add a migration to the {model._meta.app_label!r} app with operations = "
+            f'[InstallVersionTriggers("{label}")] (from creative_services.contrib.django.'
+            'triggers), depending on ("creative_services", "0001_initial"); the processes '
+            "then read one version row per interval instead.",
+            obj=model,
+            id="creative_services.W004",
+        )
     ]
 
 

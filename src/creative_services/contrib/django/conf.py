@@ -10,9 +10,10 @@
                                                          first load of the registry
 ``CREATIVE_SERVICES_ENCRYPTION_KEY``                     ``None``: key (any string, or a list,
                                                          newest first) that encrypts stored API
-                                                         keys; default: derived from
+                                                         keys; default: ``SECRET_KEY``.
                                                          ``SECRET_KEY`` and
-                                                         ``SECRET_KEY_FALLBACKS``
+                                                         ``SECRET_KEY_FALLBACKS`` always still
+                                                         decrypt
 =======================================================  =========================================
 """
 
@@ -51,13 +52,25 @@ class _Conf:
 
     @property
     def ENCRYPTION_KEYS(self) -> list[str]:
-        """Secrets that key the encryption of stored API keys, newest first."""
+        """Secrets that key the encryption of stored API keys, newest first.
+
+        The first one encrypts; all of them decrypt. ``CREATIVE_SERVICES_ENCRYPTION_KEY`` comes
+        first when set, then ``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS`` (decrypt-only then), so
+        setting it later does not strand the keys stored under ``SECRET_KEY``.
+        """
         from django.conf import settings
 
         explicit = self._get("ENCRYPTION_KEY", None)
-        if explicit:
-            return [explicit] if isinstance(explicit, str) else [str(k) for k in explicit]
-        return [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+        if not explicit:
+            explicit = []
+        elif isinstance(explicit, str):
+            explicit = [explicit]
+        keys = [
+            *(str(k) for k in explicit),
+            settings.SECRET_KEY,
+            *getattr(settings, "SECRET_KEY_FALLBACKS", []),
+        ]
+        return list(dict.fromkeys(k for k in keys if k))
 
 
 conf = _Conf()

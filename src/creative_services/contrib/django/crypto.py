@@ -1,8 +1,10 @@
 """API keys encrypted at rest: Fernet (AES-128-CBC + HMAC-SHA256), keyed by a KDF of a secret.
 
-The secret is ``CREATIVE_SERVICES_ENCRYPTION_KEY`` when set, else Django's ``SECRET_KEY``; older
-secrets (a list, or ``SECRET_KEY_FALLBACKS``) still decrypt, so keys can be rotated: re-save the
-rows to encrypt them with the newest secret. Stored values look like ``fernet:gAAAA...``; a value
+New values are encrypted with ``CREATIVE_SERVICES_ENCRYPTION_KEY`` when set (its first secret, if
+a list), else with Django's ``SECRET_KEY``. Every other secret only decrypts: older ones of the
+list, ``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS`` (also once ``CREATIVE_SERVICES_ENCRYPTION_KEY``
+is set, so adding it strands no stored key). Keys can thus be rotated: re-save the rows to
+encrypt them with the newest secret. Stored values look like ``fernet:gAAAA...``; a value
 without that prefix is taken as plain text (an imported legacy row) and encrypted on next save.
 """
 
