@@ -25,7 +25,13 @@ from creative_services.registry import LLMRegistry
 from creative_services.tracking import UsageTracker
 from creative_services.types import LLMTier
 
-__all__ = ["AsyncBFAgentLLMBridge", "BFAgentLLMBridge", "default_registry", "default_tracker"]
+__all__ = [
+    "AsyncBFAgentLLMBridge",
+    "BFAgentLLMBridge",
+    "default_client",
+    "default_registry",
+    "default_tracker",
+]
 
 _DJANGO_APP = "creative_services.contrib.django"
 
@@ -62,6 +68,25 @@ def default_tracker() -> UsageTracker:
     return SQLiteUsageTracker()
 
 
+def default_client(
+    registry: LLMRegistry | None = None,
+    tracker: UsageTracker | None = None,
+    client: DynamicLLMClient | None = None,
+) -> DynamicLLMClient:
+    """``client`` as given, or one over ``registry``/``tracker`` (their defaults when None).
+
+    Raises: TypeError when both a client and parts of one are given.
+    """
+    if client is not None:
+        if registry is not None or tracker is not None:
+            raise TypeError("pass either client= or registry=/tracker=, not both")
+        return client
+    return DynamicLLMClient(
+        registry if registry is not None else default_registry(),
+        tracker=tracker if tracker is not None else default_tracker(),
+    )
+
+
 class _Bridge:
     def __init__(
         self,
@@ -70,12 +95,7 @@ class _Bridge:
         tracker: UsageTracker | None = None,
         client: DynamicLLMClient | None = None,
     ) -> None:
-        if client is not None and (registry is not None or tracker is not None):
-            raise TypeError("pass either client= or registry=/tracker=, not both")
-        self.client = client or DynamicLLMClient(
-            registry if registry is not None else default_registry(),
-            tracker=tracker if tracker is not None else default_tracker(),
-        )
+        self.client = default_client(registry, tracker, client)
 
 
 class BFAgentLLMBridge(_Bridge):

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from creative_services.bridges import default_client
 from creative_services.client import DynamicLLMClient
 from creative_services.exceptions import InvalidRequestError, UnknownModelError
 from creative_services.registry import LLMRegistry
@@ -151,21 +152,6 @@ def _completion(response: LLMResponse) -> Any:
     )
 
 
-def _client(
-    registry: LLMRegistry | None, tracker: UsageTracker | None, client: DynamicLLMClient | None
-) -> DynamicLLMClient:
-    if client is not None:
-        if registry is not None or tracker is not None:
-            raise TypeError("pass either client= or registry=/tracker=, not both")
-        return client
-    from creative_services.bridges import default_registry, default_tracker
-
-    return DynamicLLMClient(
-        registry if registry is not None else default_registry(),
-        tracker=tracker if tracker is not None else default_tracker(),
-    )
-
-
 class _Completions:
     def __init__(self, client: DynamicLLMClient) -> None:
         self._client = client
@@ -229,7 +215,7 @@ class OpenAI:
         client: DynamicLLMClient | None = None,
         **sdk_options: Any,
     ) -> None:
-        self.client = _client(registry, tracker, client)
+        self.client = default_client(registry, tracker, client)
         self.chat = _Chat(_Completions(self.client))
 
 
@@ -244,5 +230,5 @@ class AsyncOpenAI:
         client: DynamicLLMClient | None = None,
         **sdk_options: Any,
     ) -> None:
-        self.client = _client(registry, tracker, client)
+        self.client = default_client(registry, tracker, client)
         self.chat = _Chat(_AsyncCompletions(self.client))

@@ -369,3 +369,57 @@ def test_other_process_uses_changes_after_one_second(make_llm, make_legacy):
     assert child.returncode == 0, errors
     print("seen by the other process after (s):", [round(d, 3) for d in delays])
     assert max(delays) < 1.0
+
+
+def test_hung_watcher_is_logged_as_stale_once_and_lookups_stay_fast(one_row, monkeypatch, caplog):
+    import logging
+    import threading
+
+    from creative_services.contrib.django import _watch
+
+    registry = DjangoLLMRegistry()
+    assert registry.get_by_name("primary").id == one_row.pk
+    source = registry._source()
+    assert source.checked_at is not None
+    entered, release = threading.Event(), threading.Event()
+
+    def hang(self: Any) -> None:  # a lock wait or a half-open connection
+        entered.set()
+        release.wait(30)
+
+    monkeypatch.setattr(_watch.Source, "check", hang)
+    source.next_check = 0.0
+    _watch._ensure_watcher().wake()
+    try:
+        assert entered.wait(5)
+        source.checked_at = time.monotonic() - 2 * source.stale_after  # as if hung that long
+        with caplog.at_level(logging.WARNING, logger="creative_services"):
+            for _ in range(50):
+                started = time.monotonic()
+                assert registry.get_by_name("primary").id == one_row.pk  # the old snapshot
+                assert time.monotonic() - started < 0.05
+        stale = [r for r in caplog.records if "llm_registry_stale" in r.getMessage()]
+        assert len(stale) == 1, caplog.text
+        assert "age_s" in stale[0].getMessage()
+    finally:
+        release.set()
+
+
+def test_watcher_connection_has_a_statement_timeout(one_row, monkeypatch):
+    from creative_services.contrib.django import _watch
+
+    if connection.vendor != "postgresql":
+        pytest.skip("statement_timeout is PostgreSQL's")
+    seen: list[str] = []
+    real_read_stamp = _watch._read_stamp
+
+    def read_stamp(conn: Any) -> Any:  # runs inside a check, on the watcher's connection
+        with conn.cursor() as cursor:
+            cursor.execute("SHOW statement_timeout")
+            seen.append(cursor.fetchone()[0])
+        return real_read_stamp(conn)
+
+    monkeypatch.setattr(_watch, "_read_stamp", read_stamp)
+    DjangoLLMRegistry().list_active()
+    wait_for(lambda: seen, limit=2.0)
+    assert set(seen) == {"5s"}

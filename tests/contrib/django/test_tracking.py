@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 from decimal import Decimal
 from typing import Any
@@ -254,3 +258,70 @@ def test_flush_after_close_restarts_the_writer():
     tracker.close()
     assert sorted(LLMUsage.objects.values_list("llm_ref", flat=True)) == [1, 2]
     assert tracker.flush(timeout=0)  # nothing queued: returns at once
+
+
+FORK_CHILD = """
+import asyncio, os, signal
+import django
+from django.conf import settings
+from contrib.django import settings as test_settings
+settings.configure(**{k: getattr(test_settings, k) for k in dir(test_settings) if k.isupper()})
+django.setup()
+from django.db import connections
+from creative_services.adapters import DjangoUsageTracker
+
+signal.alarm(60)  # a hang fails the test instead of blocking it
+direct = DjangoUsageTracker()
+batch = DjangoUsageTracker(batch=True, flush_interval=3600)
+direct.record(llm_id=None, user_id="parent-sync")
+asyncio.run(direct.arecord(llm_id=None, user_id="parent-async"))  # starts the worker pool
+batch.record(llm_id=None, user_id="parent-batch")  # starts the writer; still queued at the fork
+connections.close_all()  # as gunicorn --preload should: no socket shared with the child
+pid = os.fork()
+if pid == 0:
+    signal.alarm(30)
+    try:
+        direct.record(llm_id=None, user_id="child-sync")
+        asyncio.run(direct.arecord(llm_id=None, user_id="child-async"))
+        batch.record(llm_id=None, user_id="child-batch")
+        asyncio.run(batch.arecord(llm_id=None, user_id="child-batch-async"))
+        assert batch.flush(20), "child flush timed out"
+        batch.close(5)
+        connections.close_all()
+    except BaseException as exc:
+        print("child failed", repr(exc), flush=True)
+        os._exit(1)
+    print("child done", flush=True)
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+print("child exit", os.waitstatus_to_exitcode(status), flush=True)
+assert batch.flush(20), "parent flush timed out"
+batch.close(5)
+connections.close_all()
+print("parent done", flush=True)
+"""
+
+
+def test_forked_child_records_sync_async_and_batch_exactly_once():
+    from pathlib import Path
+
+    tests_dir = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tests_dir), os.environ.get("PYTHONPATH", "")]),
+        "CS_TEST_DB_NAME": str(connections["default"].settings_dict["NAME"]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(FORK_CHILD)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == ["child done", "child exit 0", "parent done"]
+    users = sorted(LLMUsage.objects.values_list("user_id", flat=True))
+    parent = ["parent-sync", "parent-async", "parent-batch"]
+    child = ["child-sync", "child-async", "child-batch", "child-batch-async"]
+    assert users == sorted([*parent, *child])

@@ -40,6 +40,12 @@ from creative_services.exceptions import ConfigurationError
 __all__ = ["Source", "invalidate_model", "peek_entry", "source_for", "stop"]
 
 _UNSET: Any = object()
+STALE_AFTER_MIN = 5.0
+"""A snapshot not checked for max(5 check intervals, this many seconds) is logged as stale."""
+STALE_LOG_EVERY = 60.0
+"""Seconds between two ``llm_registry_stale`` warnings of one source."""
+STATEMENT_TIMEOUT_MS = 5000
+"""PostgreSQL ``statement_timeout`` of the watcher's connection: a lock wait cannot hang it."""
 _lock = threading.RLock()
 _sources: dict[tuple[str, str], Source] = {}
 _watcher: _Watcher | None = None
@@ -75,6 +81,11 @@ class Source:
         """True when the version triggers are installed (stamp mode); None until known."""
         self.fresh = threading.Event()
         self.next_check = 0.0
+        self.checked_at: float | None = None
+        """``time.monotonic()`` of the last successful check; None before the first."""
+        self.stale_after = max(5 * conf.REGISTRY_CHECK_INTERVAL, STALE_AFTER_MIN)
+        self._stale_logged = -STALE_LOG_EVERY
+        self._stale_lock = threading.Lock()
         self._generation = 0
         self._token: Any = _UNSET
 
@@ -84,8 +95,11 @@ class Source:
     def current(self) -> Snapshot:
         """The snapshot; waits for a pending (re)load. Raises: ConfigurationError."""
         snap = self.snapshot
+        checked = self.checked_at
+        if checked is not None and time.monotonic() - checked > self.stale_after:
+            self._warn_stale()  # the watcher hangs or fails: say so, still serve from memory
         if snap is not None and self.fresh.is_set():
-            return snap  # the steady state: two attribute reads
+            return snap  # the steady state: a few attribute reads and a clock read
         if snap is None and self.fresh.is_set():
             self.invalidate()  # the last load failed: try again now
         else:
@@ -104,6 +118,25 @@ class Source:
             ) from self.error
         return snap
 
+    def _warn_stale(self) -> None:
+        """Log ``llm_registry_stale`` at most once per ``STALE_LOG_EVERY`` seconds (no I/O)."""
+        if not self._stale_lock.acquire(blocking=False):
+            return  # another thread is logging it right now
+        try:
+            now, checked = time.monotonic(), self.checked_at
+            if checked is None or now - self._stale_logged < STALE_LOG_EVERY:
+                return
+            self._stale_logged = now
+        finally:
+            self._stale_lock.release()
+        _log().warning(
+            "llm_registry_stale",
+            model=self.model._meta.label,
+            database=self.alias,
+            age_s=round(now - checked, 1),
+            error=repr(self.error) if self.error else None,
+        )
+
     def invalidate(self) -> None:
         """Make the next lookup wait for a reload, and start it now."""
         with _lock:
@@ -120,6 +153,7 @@ class Source:
         forced = not self.fresh.is_set()
         conn = connections[self.alias]
         try:
+            _limit_statements(conn)
             if self.stamped is None:
                 self.stamped = has_triggers(conn, self.model._meta.db_table)
             cols = columns(self.model)
@@ -149,6 +183,8 @@ class Source:
             if self.error is not None:
                 _log().info("llm_registry_check_recovered", model=self.model._meta.label)
             self.error = None
+            self.checked_at = time.monotonic()
+            self.stale_after = max(5 * conf.REGISTRY_CHECK_INTERVAL, STALE_AFTER_MIN)
             with contextlib.suppress(Exception):
                 conn.close_if_unusable_or_obsolete()  # honours CONN_MAX_AGE
         with _lock:
@@ -162,6 +198,23 @@ class Source:
             for problem in snapshot.problems:
                 _log().error("llm_entry_unusable", model=self.model._meta.label, problem=problem)
         self.snapshot, self._token = snapshot, token
+
+
+_limited: dict[str, Any] = {}
+"""The driver connection per alias whose ``statement_timeout`` is set (watcher thread only)."""
+
+
+def _limit_statements(conn: Any) -> None:
+    """Set ``statement_timeout`` on the watcher's PostgreSQL connection, once per connection."""
+    if conn.vendor != "postgresql":
+        return
+    conn.ensure_connection()
+    raw = conn.connection
+    if _limited.get(conn.alias) is raw:
+        return
+    with conn.cursor() as cursor:
+        cursor.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
+    _limited[conn.alias] = raw
 
 
 def _read_stamp(conn: Any) -> Any:
@@ -213,6 +266,7 @@ class _Watcher:
                 self._wake.wait(max(0.0, wait))
         finally:
             connections.close_all()
+            _limited.clear()
 
 
 def _ensure_watcher() -> _Watcher:
@@ -236,6 +290,7 @@ def _after_fork() -> None:
     _lock = threading.RLock()
     _watcher = None
     _sources.clear()
+    _limited.clear()
     epoch += 1
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import fields
@@ -32,6 +34,24 @@ def _pool() -> concurrent.futures.ThreadPoolExecutor:
                 max_workers=4, thread_name_prefix="creative-services-usage"
             )
         return _executor
+
+
+_trackers: weakref.WeakSet[DjangoUsageTracker] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (gunicorn --preload, Celery prefork) inherits the worker pool, each
+    tracker's writer thread, lock and queue, but none of their threads: ``arecord`` and batch
+    mode would hang there. Forget them all, so the child starts its own on first use. The parent's
+    pending records are dropped in the child (the parent still writes them: never twice)."""
+    global _executor_lock, _executor
+    _executor_lock = threading.Lock()
+    _executor = None  # its threads are gone; never shut down (it would wait for them)
+    for tracker in list(_trackers):
+        tracker._reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _loop_running() -> bool:
@@ -136,6 +156,18 @@ class DjangoUsageTracker(BaseUsageTracker):
         self._flushers = 0
         self._stopping = False
         self._writer: threading.Thread | None = None
+        _trackers.add(self)
+
+    def _reset_after_fork(self) -> None:
+        """In a forked child: new lock, queue and no writer; the parent's records stay its own."""
+        self._queue = deque()
+        self.failed = deque(maxlen=self.failed.maxlen)  # the parent retries its own
+        self._cond = threading.Condition()
+        self._wake = threading.Event()
+        self._in_flight = 0
+        self._flushers = 0
+        self._stopping = False
+        self._writer = None
 
     def __repr__(self) -> str:
         return f"DjangoUsageTracker(using={self.using!r}, batch={self.batch})"
