@@ -7,6 +7,7 @@ and the bridges share one LiteLLM loop and its connection pools.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -201,7 +202,17 @@ class DynamicLLMClient:
         )  # fmt: skip
         from creative_services import _sync
 
-        return _sync.run_sync(self._run(call))
+        # The record is written here, on the caller's thread, so that a tracker can join the
+        # caller's context (Django: written when the caller's transaction.atomic commits).
+        handoff = _Handoff()
+        try:
+            return _sync.run_sync(self._run(call, handoff))
+        finally:
+            for record in handoff.collect():
+                try:
+                    self.tracker.record(**_fields(record))
+                except Exception as exc:
+                    self._record_failed(record, exc)
 
     # --- the flow ------------------------------------------------------------------------------
 
@@ -258,7 +269,7 @@ class DynamicLLMClient:
             params=provider_params,
         )
 
-    async def _run(self, call: _Call) -> LLMResponse:
+    async def _run(self, call: _Call, handoff: _Handoff | None = None) -> LLMResponse:
         """Steps 4-7 on the background loop: call, price, record, return."""
         import asyncio
         import random
@@ -364,7 +375,7 @@ class DynamicLLMClient:
         finally:
             if reservation is not None:
                 await self._settle(reservation, response)
-            await self._record(call, state, response, outcome, error, started)
+            await self._record(call, state, response, outcome, error, started, handoff)
 
     def _worst_case_cost(self, call: _Call) -> Decimal:
         """The most this call can cost: the priciest candidate, a generous prompt size and
@@ -460,8 +471,13 @@ class DynamicLLMClient:
         outcome: Outcome,
         error: BaseException | None,
         started: float,
+        handoff: _Handoff | None,
     ) -> None:
-        """Step 6: exactly one usage record per call; a failing tracker never costs the answer."""
+        """Step 6: exactly one usage record per call; a failing tracker never costs the answer.
+
+        With a ``handoff`` the record goes back to the sync caller to write in its own thread,
+        unless that caller has already left (interrupted): then it is written here.
+        """
         entry = state.entry or call.candidates[0]
         usage = response.usage if response is not None else None
         record = UsageRecord(
@@ -504,16 +520,44 @@ class DynamicLLMClient:
                 cost=None if record.cost is None else str(record.cost),
                 latency_ms=round(record.latency_ms, 1),
             )
+        if handoff is not None and handoff.give(record):
+            return
         try:
             await self.tracker.arecord(**_fields(record))
         except Exception as exc:
-            self.failed_records.append(record)
-            log.error(
-                "usage_record_failed",
-                tracker=type(self.tracker).__name__,
-                error=type(exc).__name__,
-                record=_fields(record),
-            )
+            self._record_failed(record, exc)
+
+    def _record_failed(self, record: UsageRecord, exc: Exception) -> None:
+        """Keep and log a record the tracker refused: nothing disappears silently."""
+        self.failed_records.append(record)
+        _log().error(
+            "usage_record_failed",
+            tracker=type(self.tracker).__name__,
+            error=type(exc).__name__,
+            record=_fields(record),
+        )
+
+
+class _Handoff:
+    """Passes a sync call's usage record back to the caller's thread, without a race: a record
+    that arrives after the caller left (KeyboardInterrupt) is refused and written by the loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[UsageRecord] = []
+        self._closed = False
+
+    def give(self, record: UsageRecord) -> bool:
+        with self._lock:
+            if self._closed:
+                return False
+            self._records.append(record)
+            return True
+
+    def collect(self) -> list[UsageRecord]:
+        with self._lock:
+            self._closed = True
+            return self._records
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,6 +214,22 @@ def test_client_writes_one_row_per_call_with_price(make_llm, fake_provider):
     assert row.request_id == response.request_id
 
 
+def test_generate_sync_inside_atomic_writes_its_row_when_the_caller_commits(
+    make_llm, fake_provider
+):
+    make_llm()
+    client = DynamicLLMClient(DjangoLLMRegistry(), tracker=DjangoUsageTracker())
+    with transaction.atomic():
+        client.generate_sync(prompt="hi", tier="standard")
+        # not committed yet: another connection (a worker thread) sees no row
+        seen: list[int] = []
+        worker = threading.Thread(target=lambda: seen.append(count_rows()))
+        worker.start()
+        worker.join(10)
+        assert seen == [0]
+    assert LLMUsage.objects.count() == 1
+
+
 def test_batched_rows_equal_rows_written_one_by_one():
     """The batch path (COPY on PostgreSQL, bulk_create elsewhere) stores what save() stores."""
     import datetime as dt
