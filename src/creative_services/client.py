@@ -167,6 +167,9 @@ class DynamicLLMClient:
             UnknownModelError, NoActiveEntryError, MissingAPIKeyError: configuration problems.
             LLMError: the call failed; AllModelsFailedError when several entries were tried.
         """
+        ensure_loaded = getattr(self.registry, "aensure_loaded", None)
+        if ensure_loaded is not None:  # a registry that loads lazily (Django): off the loop
+            await ensure_loaded()
         call = self._prepare(
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
             timeout, metadata, user_id, tenant_id, provider_params,

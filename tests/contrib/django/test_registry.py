@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -145,6 +146,36 @@ async def test_async_generate_from_a_cold_start_makes_no_query_on_the_loop(one_r
 
     assert first.entry.name == second.entry.name == "primary"
     assert queries == []
+
+
+async def test_async_cold_start_never_blocks_the_loop(one_row, fake_provider, monkeypatch):
+    from creative_services.contrib.django import _watch
+
+    _watch.stop()  # a new process: no snapshot yet
+    slow_check = _watch.Source.check
+
+    def check(self: Any) -> None:
+        time.sleep(0.6)  # a slow first read of the table
+        slow_check(self)
+
+    monkeypatch.setattr(_watch.Source, "check", check)
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    try:
+        response = await DynamicLLMClient(DjangoLLMRegistry()).generate(prompt="hi")
+    finally:
+        tick.cancel()
+    assert response.entry.name == "primary"
+    assert max(gaps) < 0.3  # the loop kept running while the table was read
 
 
 async def test_arefresh_warms_without_blocking_the_loop(one_row):

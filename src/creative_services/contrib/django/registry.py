@@ -89,6 +89,13 @@ class DjangoLLMRegistry(BaseRegistry):
         """:meth:`refresh` without blocking the event loop; also warms a new process."""
         await asyncio.to_thread(self.refresh)
 
+    async def aensure_loaded(self) -> None:
+        """Wait for the first load off the event loop (the client's async ``generate()`` calls
+        this, so a cold process never blocks its loop); returns at once once loaded."""
+        source = self._source()
+        if source.snapshot is None:
+            await asyncio.to_thread(source.current)
+
 
 def stop_registry_watcher(timeout: float = 5.0) -> None:
     """Stop the background checker, close its database connection, forget all snapshots.
