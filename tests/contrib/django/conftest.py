@@ -65,22 +65,26 @@ def _fresh_registry_watcher() -> Iterator[None]:
     stop_registry_watcher()
 
 
+def _row_defaults(fake_provider: Any) -> dict[str, Any]:
+    """The seed's fields for a row that points at the fake provider (shipped or legacy model)."""
+    return {
+        "provider": "openai",
+        "model_name": "gpt-4o-mini",
+        "tier": "standard",
+        "api_key": KEY,
+        "api_endpoint": fake_provider.base_url,
+        "cost_per_1k_input": "0.00015",
+        "cost_per_1k_output": "0.0006",
+    }
+
+
 @pytest.fixture
 def make_llm(fake_provider: Any) -> Callable[..., Any]:
     """Create a committed row of the shipped model that points at the fake provider."""
     from creative_services.contrib.django.models import LLMModel
 
     def make(name: str = "primary", **fields: Any) -> Any:
-        values: dict[str, Any] = {
-            "provider": "openai",
-            "model_name": "gpt-4o-mini",
-            "tier": "standard",
-            "api_key": KEY,
-            "api_endpoint": fake_provider.base_url,
-            "cost_per_1k_input": "0.00015",
-            "cost_per_1k_output": "0.0006",
-        }
-        values.update(fields)
+        values = {**_row_defaults(fake_provider), **fields}
         return LLMModel.objects.create(name=name, **values)
 
     return make
@@ -92,16 +96,7 @@ def make_legacy(fake_provider: Any) -> Callable[..., Any]:
     from .legacyapp.models import Llms
 
     def make(name: str = "legacy", **fields: Any) -> Any:
-        values: dict[str, Any] = {
-            "provider": "openai",
-            "model_name": "gpt-4o-mini",
-            "tier": "standard",
-            "api_key": KEY,
-            "api_endpoint": fake_provider.base_url,
-            "cost_per_1k_input": "0.00015",
-            "cost_per_1k_output": "0.0006",
-        }
-        values.update(fields)
+        values = {**_row_defaults(fake_provider), **fields}
         return Llms.objects.create(name=name, **values)
 
     return make
