@@ -41,6 +41,7 @@ from creative_services.pricing import resolve_cost
 from creative_services.registry import LLMRegistry
 from creative_services.retry import Decision, RetryPolicy, retry_call
 from creative_services.tracking import InMemoryUsageTracker, UsageTracker
+from creative_services.tracking._base import notify_observers
 from creative_services.types import (
     LLMEntry,
     LLMResponse,
@@ -216,6 +217,7 @@ class DynamicLLMClient:
                     self.tracker.record(**_fields(record))
                 except Exception as exc:
                     self._record_failed(record, exc)
+                notify_observers(record)
 
     # --- the flow ------------------------------------------------------------------------------
 
@@ -529,6 +531,7 @@ class DynamicLLMClient:
             await self.tracker.arecord(**_fields(record))
         except Exception as exc:
             self._record_failed(record, exc)
+        notify_observers(record)
 
     def _record_failed(self, record: UsageRecord, exc: Exception) -> None:
         """Keep and log a record the tracker refused: nothing disappears silently."""

@@ -1,6 +1,12 @@
 """Usage trackers: where each call's books go. :class:`UsageTracker` is the protocol."""
 
-from creative_services.tracking._base import BaseUsageTracker, UsageFields, UsageTracker
+from creative_services.tracking._base import (
+    BaseUsageTracker,
+    UsageFields,
+    UsageTracker,
+    add_observer,
+    remove_observer,
+)
 from creative_services.tracking.memory import InMemoryUsageTracker, UsageTotals
 from creative_services.tracking.sqlite import SQLiteUsageTracker, default_usage_db_path
 
@@ -11,5 +17,7 @@ __all__ = [
     "UsageFields",
     "UsageTotals",
     "UsageTracker",
+    "add_observer",
     "default_usage_db_path",
+    "remove_observer",
 ]

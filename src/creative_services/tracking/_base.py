@@ -2,15 +2,52 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NotRequired, Protocol, Required, TypedDict, Unpack, runtime_checkable
 
 from creative_services.types import CostSource, Outcome, UsageRecord
 
-__all__ = ["BaseUsageTracker", "UsageFields", "UsageTracker"]
+__all__ = [
+    "BaseUsageTracker",
+    "UsageFields",
+    "UsageTracker",
+    "add_observer",
+    "notify_observers",
+    "remove_observer",
+]
+
+_observers: tuple[Callable[[UsageRecord], None], ...] = ()
+_observers_lock = threading.Lock()
+
+
+def add_observer(observer: Callable[[UsageRecord], None]) -> None:
+    """Call ``observer`` with every usage record any client makes, after its tracker has it.
+
+    For test helpers such as ``creative_services.testing.capture_usage``; an observer must be
+    quick and must not raise (what it raises is ignored).
+    """
+    global _observers
+    with _observers_lock:
+        _observers = (*_observers, observer)
+
+
+def remove_observer(observer: Callable[[UsageRecord], None]) -> None:
+    """Stop calling ``observer`` (no error when it was not registered)."""
+    global _observers
+    with _observers_lock:
+        _observers = tuple(o for o in _observers if o is not observer)
+
+
+def notify_observers(record: UsageRecord) -> None:
+    """Hand ``record`` to every observer; called by the client once per record."""
+    for observer in _observers:
+        with contextlib.suppress(Exception):  # an observer never costs the caller its answer
+            observer(record)
 
 
 class UsageFields(TypedDict, total=False):
