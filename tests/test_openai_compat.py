@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from openai.types.chat import ChatCompletionChunk
 
 from creative_services import (
     DictRegistry,
@@ -12,6 +15,7 @@ from creative_services import (
     UnknownModelError,
 )
 from creative_services.openai_compat import AsyncOpenAI, OpenAI, resolve_model
+from creative_services.testing.cassettes import use_cassette
 from creative_services.testing.fake_provider import FakeProvider
 
 BEFORE = """
@@ -106,9 +110,63 @@ async def test_async_drop_in(fake_provider):
 
 def test_unsupported_options_fail_loudly_before_any_call(fake_provider):
     client = OpenAI(registry(fake_provider), tracker=InMemoryUsageTracker())
-    for bad in ({"stream": True}, {"n": 2}):
+    for bad in ({"n": 2}, {"stream": True, "stream_options": "usage"}):
         with pytest.raises(InvalidRequestError):
             client.chat.completions.create(
                 model="standard", messages=[{"role": "user", "content": "hi"}], **bad
             )
     assert fake_provider.requests == []
+
+
+# --- stream=True, replayed from a recorded OpenAI stream ------------------------------------
+
+STREAM_CASSETTE = (
+    Path(__file__).resolve().parent.parent / "cassettes/openai/openai-stream-include-usage.yaml"
+)
+
+
+def _recorded_registry() -> DictRegistry:
+    return DictRegistry(
+        [LLMEntry(name="gpt4", provider="openai", model_name="gpt-4", tier="standard",
+                  api_key="test-key")]
+    )  # fmt: skip
+
+
+def test_stream_yields_openai_chunks_and_records_usage():
+    tracker = InMemoryUsageTracker()
+    client = OpenAI(_recorded_registry(), tracker=tracker)
+    with use_cassette(STREAM_CASSETTE):
+        stream = client.chat.completions.create(
+            model="gpt-4",
+            messages=[{"role": "user", "content": "Say this is a test"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = list(stream)
+
+    assert all(isinstance(chunk, ChatCompletionChunk) for chunk in chunks)
+    assert len({chunk.id for chunk in chunks}) == 1
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == '"This is a test."'
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].choices == []
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (12, 5)
+    [record] = tracker.records
+    assert (record.prompt_tokens, record.completion_tokens, record.outcome) == (12, 5, "success")
+
+
+async def test_async_stream_without_usage_option_has_no_usage_chunk():
+    tracker = InMemoryUsageTracker()
+    client = AsyncOpenAI(_recorded_registry(), tracker=tracker)
+    with use_cassette(STREAM_CASSETTE):
+        stream = await client.chat.completions.create(
+            model="standard", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        chunks = [chunk async for chunk in stream]
+
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert all(chunk.usage is None for chunk in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == '"This is a test."'
+    assert stream.response.usage.completion_tokens == 5
+    assert len(tracker.records) == 1

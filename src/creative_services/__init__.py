@@ -30,10 +30,13 @@ from creative_services.exceptions import (
     QuotaExceededError,
     RateLimitError,
     ServiceUnavailableError,
+    StreamNotFinishedError,
+    StructuredOutputError,
     UnknownModelError,
 )
 from creative_services.registry import BaseRegistry, DictRegistry, LLMRegistry
 from creative_services.retry import RetryPolicy
+from creative_services.streaming import LLMStream, SyncLLMStream
 from creative_services.tracking import (
     InMemoryUsageTracker,
     SQLiteUsageTracker,
@@ -84,6 +87,7 @@ __all__ = [
     "LLMError",
     "LLMRegistry",
     "LLMResponse",
+    "LLMStream",
     "LLMTier",
     "LLMTimeoutError",
     "MissingAPIKeyError",
@@ -97,6 +101,9 @@ __all__ = [
     "SQLiteUsageTracker",
     "Secret",
     "ServiceUnavailableError",
+    "StreamNotFinishedError",
+    "StructuredOutputError",
+    "SyncLLMStream",
     "UnknownModelError",
     "Usage",
     "UsageRecord",

@@ -16,6 +16,7 @@ Facts about LiteLLM 1.110.2 this module works around (see docs/failure-handling.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -49,11 +50,17 @@ from creative_services.types import LLMEntry, Usage
 
 __all__ = [
     "ProviderResult",
+    "StreamAccumulator",
+    "close_stream",
     "complete",
     "estimate_tokens",
     "load",
     "map_prices",
+    "next_chunk",
+    "open_stream",
     "provider_of",
+    "provider_usage",
+    "stream_kwargs",
     "translate_error",
 ]
 
@@ -172,38 +179,177 @@ def _result(response: Any, entry: LLMEntry, kwargs: Mapping[str, Any]) -> Provid
         for call in (getattr(message, "tool_calls", None) or ())
     )
     raw_usage = getattr(response, "usage", None)
+    return ProviderResult(
+        content=content,
+        model=_served_model(response.model, kwargs),
+        finish_reason=choice.finish_reason,
+        usage=_usage(raw_usage, kwargs, content),
+        provider_cost=_decimal(getattr(raw_usage, "cost", None)),
+        tool_calls=tool_calls,
+    )
+
+
+def _usage(raw_usage: Any, kwargs: Mapping[str, Any], content: str | None) -> Usage:
+    """Our Usage from the provider's, or a local count flagged ``estimated`` when it sent none."""
     prompt = int(getattr(raw_usage, "prompt_tokens", 0) or 0)
     completion = int(getattr(raw_usage, "completion_tokens", 0) or 0)
-    details = getattr(raw_usage, "completion_tokens_details", None)
-    reasoning = int(getattr(details, "reasoning_tokens", 0) or 0)
-    prompt_details = getattr(raw_usage, "prompt_tokens_details", None)
-    cached = int(getattr(prompt_details, "cached_tokens", 0) or 0)
     if raw_usage is None or (prompt == 0 and completion == 0):
-        usage = Usage(
+        return Usage(
             prompt_tokens=estimate_tokens(kwargs["model"], messages=kwargs["messages"]),
             completion_tokens=estimate_tokens(kwargs["model"], text=content or ""),
             estimated=True,
         )
-    else:
-        usage = Usage(
-            prompt_tokens=prompt,
-            completion_tokens=max(0, completion - reasoning),
-            reasoning_tokens=reasoning,
-            cached_tokens=cached,
-        )
-    provider_cost = getattr(raw_usage, "cost", None)
-    model = response.model
-    route = kwargs["model"].split("/", 1)[0] + "/"
-    if isinstance(model, str) and model.startswith(route):
-        model = model[len(route) :]
-    return ProviderResult(
-        content=content,
-        model=model,
-        finish_reason=choice.finish_reason,
-        usage=usage,
-        provider_cost=_decimal(provider_cost),
-        tool_calls=tool_calls,
+    details = getattr(raw_usage, "completion_tokens_details", None)
+    reasoning = int(getattr(details, "reasoning_tokens", 0) or 0)
+    prompt_details = getattr(raw_usage, "prompt_tokens_details", None)
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=max(0, completion - reasoning),
+        reasoning_tokens=reasoning,
+        cached_tokens=int(getattr(prompt_details, "cached_tokens", 0) or 0),
     )
+
+
+def _served_model(model: object, kwargs: Mapping[str, Any]) -> str | None:
+    if not isinstance(model, str):
+        return None
+    route = kwargs["model"].split("/", 1)[0] + "/"
+    return model[len(route) :] if model.startswith(route) else model
+
+
+# --- streams ------------------------------------------------------------------------------------
+
+
+def stream_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` for a streamed call that also asks for the provider's usage.
+
+    LiteLLM turns ``stream_options.include_usage`` into each provider's equivalent (Anthropic's
+    message_delta usage, Gemini's usageMetadata) and returns it on a last, choice-less chunk.
+    """
+    options = dict(kwargs.get("stream_options") or {})
+    options.setdefault("include_usage", True)
+    return {**kwargs, "stream": True, "stream_options": options}
+
+
+class StreamAccumulator:
+    """Collects a streamed answer chunk by chunk: text, tool calls, finish reason, usage."""
+
+    __slots__ = ("_kwargs", "_parts", "_tools", "finish_reason", "model", "raw_usage")
+
+    def __init__(self, kwargs: Mapping[str, Any]) -> None:
+        self._kwargs = kwargs
+        self._parts: list[str] = []
+        self._tools: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+        self.model: str | None = None
+        self.raw_usage: Any = None
+
+    def feed(self, chunk: Any) -> str:
+        """Take one LiteLLM chunk; return its text delta ("" when it has none)."""
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.raw_usage = usage
+        if self.model is None:
+            self.model = _served_model(getattr(chunk, "model", None), self._kwargs)
+        choices = chunk.choices
+        if not choices:
+            return ""
+        choice = choices[0]
+        if choice.finish_reason:
+            self.finish_reason = choice.finish_reason
+        delta = choice.delta
+        calls = getattr(delta, "tool_calls", None)
+        if calls:
+            for call in calls:
+                slot = self._tools.setdefault(
+                    call.index or 0, {"id": None, "name": "", "arguments": ""}
+                )
+                slot["id"] = slot["id"] or call.id
+                function = call.function
+                slot["name"] += function.name or ""
+                slot["arguments"] += function.arguments or ""
+        text = delta.content
+        if text:
+            self._parts.append(text)
+            return str(text)
+        return ""
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    def result(self, provider_usage: Any) -> ProviderResult:
+        """The answer so far; with ``provider_usage`` None, tokens are counted locally (and
+        flagged estimated)."""
+        text = self.text
+        content = text if text or not self._tools else None
+        raw_usage = self.raw_usage if provider_usage is not None else None
+        return ProviderResult(
+            content=content,
+            model=self.model,
+            finish_reason=self.finish_reason,
+            usage=_usage(raw_usage, self._kwargs, text),
+            provider_cost=_decimal(getattr(provider_usage, "cost", None)),
+            tool_calls=tuple(self._tools[i] for i in sorted(self._tools)),
+        )
+
+
+def provider_usage(stream: Any) -> Any:
+    """The last usage the provider itself sent in ``stream``, or None.
+
+    LiteLLM fills in a local token count on the last chunk when the provider sent none, and
+    stamps its own price-map bill on it as ``usage.cost``: we flag the first as estimated and
+    take a cost as provider-reported only from the provider's own chunks.
+    """
+    chunks = getattr(stream, "chunks", None)
+    if not isinstance(chunks, list):
+        return None
+    for chunk in reversed(chunks):
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            return usage
+    return None
+
+
+async def open_stream(
+    kwargs: dict[str, Any], entry: LLMEntry, secrets: Sequence[str]
+) -> tuple[Any, Any]:
+    """Start a streamed call and wait for its first chunk, so that every failure a retry or a
+    fallback can still fix happens here. Returns (stream, first chunk or None if empty).
+
+    Raises: LLMError (translated).
+    """
+    litellm = load()
+    try:
+        stream = await litellm.acompletion(**kwargs)
+    except Exception as exc:
+        raise translate_error(exc, entry, secrets) from exc
+    try:
+        first = await stream.__anext__()
+    except StopAsyncIteration:
+        return stream, None
+    except BaseException as exc:
+        await close_stream(stream)
+        if isinstance(exc, Exception):
+            raise translate_error(exc, entry, secrets) from exc
+        raise
+    return stream, first
+
+
+async def next_chunk(stream: Any, entry: LLMEntry, secrets: Sequence[str]) -> Any:
+    """The next chunk, or None at the end. Raises: LLMError (translated)."""
+    try:
+        return await stream.__anext__()
+    except StopAsyncIteration:
+        return None
+    except Exception as exc:
+        raise translate_error(exc, entry, secrets) from exc
+
+
+async def close_stream(stream: Any) -> None:
+    """Close the HTTP response under ``stream`` (stops the provider generating, where it can)."""
+    with contextlib.suppress(Exception):
+        await stream.aclose()
 
 
 def estimate_tokens(

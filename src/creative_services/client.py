@@ -40,6 +40,7 @@ from creative_services.exceptions import (
 from creative_services.pricing import resolve_cost
 from creative_services.registry import LLMRegistry
 from creative_services.retry import Decision, RetryPolicy, retry_call
+from creative_services.streaming import LLMStream, SyncLLMStream, _Pipe, run_on_loop
 from creative_services.tracking import InMemoryUsageTracker, UsageTracker
 from creative_services.tracking._base import notify_observers
 from creative_services.types import (
@@ -67,6 +68,8 @@ class _CallState:
     attempts: int = 0
     failures: list[LLMError] = field(default_factory=list)
     entry: LLMEntry | None = None
+    partial: tuple[LLMEntry, ProviderResult] | None = None
+    """A stream cut short: what arrived before the failure or cancellation."""
 
 
 class DynamicLLMClient:
@@ -219,6 +222,69 @@ class DynamicLLMClient:
                     self._record_failed(record, exc)
                 notify_observers(record)
 
+    def stream(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        system_prompt: str | None = None,
+        tier: LLMTier | str | None = None,
+        llm_id: int | None = None,
+        llm_name: str | None = None,
+        user_id: int | str | None = None,
+        tenant_id: int | str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        **provider_params: Any,
+    ) -> LLMStream:
+        """Stream an answer: ``async for text in client.stream(...)``, then ``stream.response``.
+
+        Same arguments as :meth:`generate`. The call starts when iteration (or ``async with``)
+        starts; argument and configuration errors are raised there, before any network call.
+        Retries and fallbacks happen only before the first chunk. ``timeout`` bounds the wait
+        for the first chunk; after it, each read may take up to ``timeout``.
+
+        Raises (while iterating): the errors of :meth:`generate`.
+        """
+
+        def start(pipe: _Pipe) -> None:
+            call = self._prepare(
+                prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens,
+                temperature, timeout, metadata, user_id, tenant_id, provider_params,
+            )  # fmt: skip
+            run_on_loop(self._run(call, sink=pipe), pipe)
+
+        return LLMStream(start, getattr(self.registry, "aensure_loaded", None))
+
+    def stream_sync(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        system_prompt: str | None = None,
+        tier: LLMTier | str | None = None,
+        llm_id: int | None = None,
+        llm_name: str | None = None,
+        user_id: int | str | None = None,
+        tenant_id: int | str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        **provider_params: Any,
+    ) -> SyncLLMStream:
+        """Blocking twin of :meth:`stream`: ``for text in client.stream_sync(...)``.
+
+        Arguments are checked here, before any network call.
+        """
+        call = self._prepare(
+            prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
+            timeout, metadata, user_id, tenant_id, provider_params,
+        )  # fmt: skip
+        return SyncLLMStream(lambda pipe: run_on_loop(self._run(call, sink=pipe), pipe))
+
     # --- the flow ------------------------------------------------------------------------------
 
     def _prepare(
@@ -248,7 +314,7 @@ class DynamicLLMClient:
         if len(chosen) > 1:
             raise InvalidRequestError(f"give at most one of tier, llm_id, llm_name; got {chosen}")
         built = build_messages(prompt, messages, system_prompt)
-        for name in ("model", "messages", "api_key", "api_base"):
+        for name in ("model", "messages", "api_key", "api_base", "stream"):
             if name in provider_params:
                 raise InvalidRequestError(
                     f"{name!r} is chosen by the registry, not passed per call", param=name
@@ -274,8 +340,14 @@ class DynamicLLMClient:
             params=provider_params,
         )
 
-    async def _run(self, call: _Call, handoff: _Handoff | None = None) -> LLMResponse:
-        """Steps 4-7 on the background loop: call, price, record, return."""
+    async def _run(
+        self, call: _Call, handoff: _Handoff | None = None, sink: _Pipe | None = None
+    ) -> LLMResponse:
+        """Steps 4-7 on the background loop: call, price, record, return.
+
+        With a ``sink`` the call is streamed: text deltas go to the sink as they arrive; retries
+        and fallbacks happen only before the first chunk.
+        """
         import asyncio
         import random
 
@@ -298,6 +370,7 @@ class DynamicLLMClient:
                 request_id=state.request_id,
                 candidates=[e.name for e in call.candidates],
                 messages=call.messages,
+                stream=sink is not None,
             )
         reservation: Reservation | None = None
         try:
@@ -326,19 +399,23 @@ class DynamicLLMClient:
                     timeout=call.timeout,
                     params=call.params,
                 )
+                if sink is not None:
+                    kwargs = _litellm.stream_kwargs(kwargs)
                 secrets = [key] if key else []
 
                 async def attempt(
                     entry: LLMEntry = entry,
                     kwargs: dict[str, Any] = kwargs,
                     secrets: list[str] = secrets,
-                ) -> _litellm.ProviderResult:
+                ) -> Any:
                     state.attempts += 1
                     left = deadline - self._clock()
                     if left <= 0:
                         raise _deadline_error(entry, call.timeout)
                     try:
                         async with asyncio.timeout(left):
+                            if sink is not None:  # opened = the first chunk has arrived
+                                return await _litellm.open_stream(kwargs, entry, secrets)
                             return await _litellm.complete(kwargs, entry, secrets)
                     except TimeoutError:
                         raise _deadline_error(entry, call.timeout) from None
@@ -367,6 +444,8 @@ class DynamicLLMClient:
                     if isinstance(exc, AuthenticationError) and key:
                         refused_keys.add(key)
                     continue
+                if sink is not None:
+                    result = await self._drain(result, sink, state, call, entry, kwargs, secrets)
                 response = self._response(call, state, entry, result, started)
                 outcome = "success"
                 return response
@@ -378,9 +457,47 @@ class DynamicLLMClient:
             error = exc
             raise
         finally:
+            response_for_books: LLMResponse | None = response
+            if response is None and state.partial is not None:  # a stream cut short
+                response_for_books = self._response(
+                    call, state, state.partial[0], state.partial[1], started
+                )
             if reservation is not None:
-                await self._settle(reservation, response)
-            await self._record(call, state, response, outcome, error, started, handoff)
+                await self._settle(reservation, response_for_books)
+            await self._record(call, state, response_for_books, outcome, error, started, handoff)
+
+    async def _drain(
+        self,
+        opened: tuple[Any, Any],
+        sink: _Pipe,
+        state: _CallState,
+        call: _Call,
+        entry: LLMEntry,
+        kwargs: dict[str, Any],
+        secrets: list[str],
+    ) -> ProviderResult:
+        """Pass a stream's text to ``sink`` chunk by chunk; return the whole answer.
+
+        On a failure or cancellation midway, what arrived so far is kept in ``state.partial``
+        (tokens counted locally) so that the usage record and the budget still see it.
+        """
+        from creative_services import _litellm
+
+        stream, chunk = opened
+        acc = _litellm.StreamAccumulator(kwargs)
+        finished = False
+        try:
+            while chunk is not None:
+                text = acc.feed(chunk)
+                if text:
+                    sink.put(text)
+                chunk = await _litellm.next_chunk(stream, entry, secrets)
+            finished = True
+            return acc.result(_litellm.provider_usage(stream))
+        finally:
+            if not finished:
+                state.partial = (entry, acc.result(None))
+                await _litellm.close_stream(stream)
 
     def _worst_case_cost(self, call: _Call) -> Decimal:
         """The most this call can cost: the priciest candidate, a generous prompt size and
@@ -504,7 +621,8 @@ class DynamicLLMClient:
             attempts=state.attempts,
             usage_estimated=bool(usage and usage.estimated),
             may_have_been_billed=any(isinstance(f, LLMTimeoutError) for f in state.failures)
-            or (outcome == "cancelled" and state.attempts > 0),
+            or (outcome == "cancelled" and state.attempts > 0)
+            or state.partial is not None,
             request_id=state.request_id,
             metadata=call.metadata,
         )

@@ -10,7 +10,8 @@
     │   ├── UnknownModelError         (also LookupError) no entry with that id or name
     │   ├── NoActiveEntryError        (also LookupError) a tier with no active entry
     │   ├── MissingAPIKeyError        an entry whose key (or its env variable) is not set
-    │   └── MissingDependencyError    an optional extra is not installed
+    │   ├── MissingDependencyError    an optional extra is not installed
+    │   └── StreamNotFinishedError    ``stream.response`` read before the stream's end
     └── LLMError                      the provider call failed (model, provider, status_code)
         ├── RateLimitError            429; ``retry_after`` as the provider announced it
         │   └── QuotaExceededError    429 insufficient_quota / billing: waiting will not help
@@ -24,6 +25,7 @@
         │   ├── ContextWindowExceededError
         │   └── ContentPolicyError
         ├── BudgetExceededError       a spending limit would be passed; raised before any call
+        ├── StructuredOutputError     the answer is not valid JSON or does not fit the schema
         └── AllModelsFailedError      every candidate failed; ``failures`` lists each one
 
 LiteLLM and SDK exceptions never escape: ``_litellm.py`` translates them once, with
@@ -63,6 +65,8 @@ __all__ = [
     "QuotaExceededError",
     "RateLimitError",
     "ServiceUnavailableError",
+    "StreamNotFinishedError",
+    "StructuredOutputError",
     "UnknownModelError",
 ]
 
@@ -153,6 +157,10 @@ class MissingAPIKeyError(ConfigurationError):
 
 class MissingDependencyError(ConfigurationError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class StreamNotFinishedError(ConfigurationError):
+    """``stream.response`` was read before the stream was read to its end (or it stopped early)."""
 
 
 class LLMError(CreativeServicesError):
@@ -261,6 +269,34 @@ class BudgetExceededError(LLMError):
         self.limit = limit
         self.used = used
         self.requested = requested
+
+
+class StructuredOutputError(LLMError):
+    """The answer to a ``response_format`` call is not valid JSON or does not fit the schema.
+
+    ``raw`` is the text the model returned (kept out of the message, which names only where and
+    why validation failed); ``errors`` lists each problem found.
+    """
+
+    raw: str
+    errors: tuple[str, ...]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: str,
+        errors: Sequence[str] = (),
+        model: str | None = None,
+        provider: str | None = None,
+        entry: EntryRef | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, model=model, provider=provider, entry=entry, request_id=request_id
+        )
+        self.raw = raw
+        self.errors = tuple(errors)
 
 
 class AllModelsFailedError(LLMError):

@@ -18,14 +18,19 @@ After (only the import and the constructor change)::
 :class:`~creative_services.exceptions.UnknownModelError` (never a silent substitute). Every call
 goes through the registry, retries, fallbacks (for tiers), budgets and usage tracking, and
 returns the ``openai`` package's own ``ChatCompletion`` type. Errors are this library's typed
-errors. ``stream=True`` is not supported yet: it raises InvalidRequestError rather than
-pretending to stream.
+errors.
+
+``stream=True`` returns an iterator (``AsyncOpenAI``: an async iterator) of ``openai``'s
+``ChatCompletionChunk`` as the text arrives, with ``close()`` and ``with`` like the SDK's
+``Stream``; tool calls come whole in the last chunk, and ``stream_options={"include_usage":
+True}`` adds the SDK's final usage chunk. Usage is recorded either way.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -33,10 +38,11 @@ from creative_services.bridges import default_client
 from creative_services.client import DynamicLLMClient
 from creative_services.exceptions import InvalidRequestError, UnknownModelError
 from creative_services.registry import LLMRegistry
+from creative_services.streaming import LLMStream, SyncLLMStream
 from creative_services.tracking import UsageTracker
 from creative_services.types import LLMEntry, LLMResponse, LLMTier
 
-__all__ = ["AsyncOpenAI", "OpenAI", "resolve_model"]
+__all__ = ["AsyncChunkStream", "AsyncOpenAI", "ChunkStream", "OpenAI", "resolve_model"]
 
 _TIERS = {t.value for t in LLMTier}
 
@@ -90,17 +96,11 @@ def _request(
     client: DynamicLLMClient,
     model: str,
     messages: Sequence[Mapping[str, Any]],
-    stream: bool,
     max_tokens: int | None,
     max_completion_tokens: int | None,
     user: str | None,
     kwargs: dict[str, Any],
 ) -> tuple[DynamicLLMClient, dict[str, Any]]:
-    if stream:
-        raise InvalidRequestError(
-            "stream=True is not supported by the OpenAI drop-in yet; call without stream",
-            param="stream",
-        )
     for name in ("n",):
         if kwargs.get(name, 1) != 1:
             raise InvalidRequestError(f"{name} other than 1 is not supported", param=name)
@@ -152,6 +152,143 @@ def _completion(response: LLMResponse) -> Any:
     )
 
 
+def _chunk(chunk_id: str, created: int, model: str, delta: dict[str, Any], **extra: Any) -> Any:
+    from openai.types.chat import ChatCompletionChunk
+
+    finish = extra.pop("finish_reason", None)
+    return ChatCompletionChunk.model_validate(
+        {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+    )
+
+
+class _ChunkMaker:
+    """Turns text deltas and the final response into ``ChatCompletionChunk`` objects."""
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self.id = f"chatcmpl-{os.urandom(12).hex()}"
+        self.created = int(time.time())
+        self.model = model
+        self.include_usage = include_usage
+        self.first = True
+
+    def text(self, text: str) -> Any:
+        delta: dict[str, Any] = {"content": text}
+        if self.first:
+            delta["role"], self.first = "assistant", False
+        return _chunk(self.id, self.created, self.model, delta)
+
+    def last(self, response: LLMResponse) -> list[Any]:
+        message = _completion(response).choices[0].message
+        delta: dict[str, Any] = {"role": "assistant"} if self.first else {}
+        if message.tool_calls:
+            delta["tool_calls"] = [
+                {"index": i, **call.model_dump()} for i, call in enumerate(message.tool_calls)
+            ]
+        model = response.model or self.model
+        chunks = [
+            _chunk(
+                self.id, self.created, model, delta, finish_reason=response.finish_reason or "stop"
+            )
+        ]
+        if self.include_usage:
+            usage = _completion(response).usage
+            chunks.append(
+                _chunk(self.id, self.created, model, {}, usage=usage.model_dump()).model_copy(
+                    update={"choices": []}
+                )
+            )
+        return chunks
+
+
+class ChunkStream:
+    """What ``create(stream=True)`` returns: an iterator of ``ChatCompletionChunk``."""
+
+    def __init__(self, stream: SyncLLMStream, maker: _ChunkMaker) -> None:
+        self._stream = stream
+        self._maker = maker
+        self._chunks = self._generate()
+
+    def _generate(self) -> Iterator[Any]:
+        for text in self._stream:
+            yield self._maker.text(text)
+        yield from self._maker.last(self._stream.response)
+
+    def __iter__(self) -> ChunkStream:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._chunks)
+
+    def __enter__(self) -> ChunkStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the provider call (the usage of what arrived is still recorded)."""
+        self._stream.close()
+
+    @property
+    def response(self) -> LLMResponse:
+        """This library's whole :class:`LLMResponse`, once the stream is read."""
+        return self._stream.response
+
+
+class AsyncChunkStream:
+    """What the async ``create(stream=True)`` returns: an async iterator of chunks."""
+
+    def __init__(self, stream: LLMStream, maker: _ChunkMaker) -> None:
+        self._stream = stream
+        self._maker = maker
+        self._pending: list[Any] = []
+        self._done = False
+
+    def __aiter__(self) -> AsyncChunkStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._pending:
+            return self._pending.pop(0)
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            return self._maker.text(await self._stream.__anext__())
+        except StopAsyncIteration:
+            self._done = True
+            self._pending = self._maker.last(self._stream.response)
+            return self._pending.pop(0)
+
+    async def __aenter__(self) -> AsyncChunkStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop the provider call (the usage of what arrived is still recorded)."""
+        await self._stream.aclose()
+
+    @property
+    def response(self) -> LLMResponse:
+        """This library's whole :class:`LLMResponse`, once the stream is read."""
+        return self._stream.response
+
+
+def _wants_usage(kwargs: dict[str, Any]) -> bool:
+    options = kwargs.pop("stream_options", None) or {}
+    if not isinstance(options, Mapping):
+        raise InvalidRequestError("stream_options must be a dict", param="stream_options")
+    return bool(options.get("include_usage"))
+
+
 class _Completions:
     def __init__(self, client: DynamicLLMClient) -> None:
         self._client = client
@@ -167,11 +304,14 @@ class _Completions:
         user: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Like ``openai``'s ``chat.completions.create``; returns a ``ChatCompletion``."""
+        """Like ``openai``'s ``chat.completions.create``: a ``ChatCompletion``, or with
+        ``stream=True`` an iterator of ``ChatCompletionChunk``."""
+        include_usage = _wants_usage(kwargs)
         client, request = _request(
-            self._client, model, list(messages), stream, max_tokens,
-            max_completion_tokens, user, kwargs,
-        )  # fmt: skip
+            self._client, model, list(messages), max_tokens, max_completion_tokens, user, kwargs
+        )
+        if stream:
+            return ChunkStream(client.stream_sync(**request), _ChunkMaker(model, include_usage))
         return _completion(client.generate_sync(**request))
 
 
@@ -187,11 +327,16 @@ class _AsyncCompletions(_Completions):
         user: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Like ``openai``'s async ``chat.completions.create``; returns a ``ChatCompletion``."""
+        """Like ``openai``'s async ``chat.completions.create``: a ``ChatCompletion``, or with
+        ``stream=True`` an async iterator of ``ChatCompletionChunk``."""
+        include_usage = _wants_usage(kwargs)
         client, request = _request(
-            self._client, model, list(messages), stream, max_tokens,
-            max_completion_tokens, user, kwargs,
-        )  # fmt: skip
+            self._client, model, list(messages), max_tokens, max_completion_tokens, user, kwargs
+        )
+        if stream:
+            llm_stream = client.stream(**request)
+            await llm_stream.__aenter__()  # arguments are checked here, as the SDK does
+            return AsyncChunkStream(llm_stream, _ChunkMaker(model, include_usage))
         return _completion(await client.generate(**request))
 
 

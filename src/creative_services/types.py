@@ -29,9 +29,9 @@ __all__ = [
     "UsageRecord",
 ]
 
-CostSource = Literal["provider", "entry", "litellm", "local", "unknown"]
+CostSource = Literal["provider", "entry", "litellm", "local", "cache", "unknown"]
 """Where a cost came from: provider-reported, the entry's own prices, LiteLLM's bundled price map,
-the ``local`` tier (always 0) or nowhere (cost is ``None``)."""
+the ``local`` tier (always 0), a response-cache hit (always 0) or nowhere (cost is ``None``)."""
 
 Outcome = Literal["success", "error", "cancelled"]
 
@@ -287,6 +287,11 @@ class LLMResponse:
     """Entries tried and failed before :attr:`entry` answered, in order."""
     request_id: str = ""
     tool_calls: tuple[dict[str, Any], ...] = ()
+    cache_hit: bool = False
+    """True when the answer came from the response cache: no provider call, cost 0."""
+    parsed: Any = None
+    """With ``response_format``: the validated answer (a pydantic model instance, or the decoded
+    JSON); ``None`` otherwise."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -315,6 +320,9 @@ class UsageRecord:
     work: the provider may bill tokens this record cannot know."""
     request_id: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    cache_hit: bool = False
+    """True when the answer came from the response cache: cost 0, the tokens are those of the
+    cached answer (not billed again; sum tokens where ``cache_hit`` is True for tokens saved)."""
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:

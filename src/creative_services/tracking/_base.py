@@ -73,6 +73,7 @@ class UsageFields(TypedDict, total=False):
     may_have_been_billed: bool
     request_id: str
     metadata: Mapping[str, Any]
+    cache_hit: bool
     created_at: NotRequired[datetime]
 
 

@@ -1,0 +1,273 @@
+"""Streamed answers: :class:`LLMStream` (async) and :class:`SyncLLMStream`.
+
+The provider call runs on the library's background loop (``_sync.py``) like every other call; its
+text deltas cross to the caller through a :class:`_Pipe`, which wakes the caller only when it is
+waiting, so a fast stream costs one thread hop per batch of chunks, not one per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from creative_services.exceptions import StreamNotFinishedError
+from creative_services.types import LLMResponse
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["LLMStream", "SyncLLMStream"]
+
+
+class _End:
+    __slots__ = ("error", "response")
+
+    def __init__(self, response: LLMResponse | None, error: BaseException | None) -> None:
+        self.response = response
+        self.error = error
+
+
+class _Pipe:
+    """One-producer, one-consumer hand-over of items between threads (and loops)."""
+
+    __slots__ = ("_items", "_lock", "_waiter", "task")
+
+    def __init__(self) -> None:
+        self._items: deque[str | _End] = deque()
+        self._lock = threading.Lock()
+        self._waiter: Callable[[], object] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def put(self, item: str | _End) -> None:
+        with self._lock:
+            self._items.append(item)
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter()
+
+    async def aget(self) -> str | _End:
+        while True:
+            with self._lock:
+                if self._items:
+                    return self._items.popleft()
+                loop = asyncio.get_running_loop()
+                future: asyncio.Future[None] = loop.create_future()
+                self._waiter = functools.partial(loop.call_soon_threadsafe, _resolve, future)
+            await future
+
+    def get(self) -> str | _End:
+        while True:
+            with self._lock:
+                if self._items:
+                    return self._items.popleft()
+                event = threading.Event()
+                self._waiter = event.set
+            event.wait()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _produce(run: Awaitable[LLMResponse], pipe: _Pipe) -> None:
+    """Background-loop side: run the call, then put the end marker (after the usage record)."""
+    pipe.task = asyncio.current_task()
+    response: LLMResponse | None = None
+    error: BaseException | None = None
+    try:
+        response = await run
+    except BaseException as exc:  # delivered to the consumer; cancellation included
+        error = exc
+    finally:
+        pipe.put(_End(response, error))
+
+
+class _StreamBase:
+    __slots__ = ("__weakref__", "_before", "_end", "_pipe", "_start")
+
+    def __init__(
+        self,
+        start: Callable[[_Pipe], None],
+        before: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._start: Callable[[_Pipe], None] | None = start
+        self._before = before
+        self._pipe: _Pipe | None = None
+        self._end: _End | None = None
+
+    @property
+    def response(self) -> LLMResponse:
+        """The whole answer (content, usage, cost, entry, attempts) once the stream is read.
+
+        Raises: StreamNotFinishedError before the end; the stream's own error if it failed.
+        """
+        if self._end is None:
+            raise StreamNotFinishedError(
+                "the stream has not been read to its end: iterate it fully before .response"
+            )
+        if self._end.response is None:
+            raise StreamNotFinishedError(
+                "the stream did not finish (it failed or was closed early), so it has no response"
+            )
+        return self._end.response
+
+    @property
+    def closed(self) -> bool:
+        """True once the stream ended, failed or was closed."""
+        return self._end is not None
+
+    def _begin(self) -> _Pipe:
+        if self._pipe is None:
+            assert self._start is not None
+            pipe = _Pipe()
+            start, self._start = self._start, None
+            start(pipe)
+            self._pipe = pipe
+        return self._pipe
+
+    def _finish(self, item: _End) -> None:
+        self._end = item
+        if item.error is not None and not isinstance(item.error, asyncio.CancelledError):
+            raise item.error
+
+    def _cancel(self) -> None:
+        """Ask the background loop to stop the provider call (thread-safe, does not wait)."""
+        pipe = self._pipe
+        if pipe is None or self._end is not None:
+            return
+        task = pipe.task
+        if task is not None:
+            task.get_loop().call_soon_threadsafe(task.cancel)
+        else:  # not started on the loop yet: cancel as soon as it is
+            from creative_services import _sync
+
+            def cancel_later() -> None:
+                if pipe.task is not None:
+                    pipe.task.cancel()
+
+            _sync.get_loop().call_soon_threadsafe(cancel_later)
+
+    def __del__(self) -> None:
+        # Dropped before its end (``break`` out of a for loop): stop the provider call.
+        if getattr(self, "_pipe", None) is not None and getattr(self, "_end", None) is None:
+            self._cancel()
+
+
+class LLMStream(_StreamBase):
+    """An async iterator of text deltas; ``.response`` holds the whole answer at the end.
+
+    Use ``async with client.stream(...) as stream`` to stop the provider call cleanly when you
+    leave early (``break``, an exception); ``await stream.aclose()`` does the same. Exactly one
+    usage record is written per stream: on completion, on failure midway and on early stop
+    (then the tokens received so far are counted locally and flagged ``usage_estimated``).
+    """
+
+    __slots__ = ()
+
+    def __aiter__(self) -> LLMStream:
+        return self
+
+    async def _abegin(self) -> _Pipe:
+        if self._pipe is None and self._before is not None:
+            before, self._before = self._before, None
+            await before()  # e.g. a lazily loading registry, loaded off this loop
+        return self._begin()
+
+    async def __anext__(self) -> str:
+        if self._end is not None:
+            raise StopAsyncIteration
+        pipe = self._pipe or await self._abegin()
+        try:
+            item = await pipe.aget()
+        except asyncio.CancelledError:
+            self._cancel()
+            raise
+        if isinstance(item, str):
+            return item
+        self._finish(item)
+        raise StopAsyncIteration
+
+    async def __aenter__(self) -> LLMStream:
+        await self._abegin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the provider call if it is still running and wait until its usage is recorded."""
+        if self._pipe is None:
+            self._start = None
+            self._end = _End(None, None)
+            return
+        if self._end is not None:
+            return
+        self._cancel()
+        while True:
+            item = await self._pipe.aget()
+            if isinstance(item, _End):
+                self._end = item
+                return
+
+
+class SyncLLMStream(_StreamBase):
+    """The blocking twin of :class:`LLMStream`: an iterator of text deltas, a context manager,
+    ``.close()`` and ``.response``."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> SyncLLMStream:
+        return self
+
+    def __next__(self) -> str:
+        if self._end is not None:
+            raise StopIteration
+        item = self._begin().get()
+        if isinstance(item, str):
+            return item
+        self._finish(item)
+        raise StopIteration
+
+    def __enter__(self) -> SyncLLMStream:
+        self._begin()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the provider call if it is still running and wait until its usage is recorded."""
+        if self._pipe is None:
+            self._start = None
+            self._end = _End(None, None)
+            return
+        if self._end is not None:
+            return
+        self._cancel()
+        while True:
+            item = self._pipe.get()
+            if isinstance(item, _End):
+                self._end = item
+                return
+
+
+def run_on_loop(run: Awaitable[LLMResponse], pipe: _Pipe) -> None:
+    """Start ``run`` on the background loop, feeding ``pipe``."""
+    from creative_services import _sync
+
+    asyncio.run_coroutine_threadsafe(_produce(run, pipe), _sync.get_loop())
