@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,8 +15,11 @@ __all__ = [
     "check_max_tokens",
     "check_temperature",
     "check_timeout",
+    "check_tools",
 ]
 
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TOOL_CHOICES = frozenset({"auto", "none", "required"})
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 MAX_TOKENS_LIMIT = 1_000_000
 
@@ -114,3 +118,61 @@ def check_timeout(value: object) -> float:
     ):
         raise InvalidRequestError(f"timeout must be seconds > 0, got {value!r}", param="timeout")
     return float(value)
+
+
+def check_tools(tools: object, tool_choice: object) -> None:
+    """OpenAI-format ``tools`` (LiteLLM converts them for each provider) and ``tool_choice``.
+
+    Raises: InvalidRequestError.
+    """
+    names: list[str] = []
+    if tools is not None:
+        if isinstance(tools, str | bytes | Mapping) or not isinstance(tools, Sequence) or not tools:
+            raise InvalidRequestError(
+                'tools must be a non-empty list like [{"type": "function", "function": '
+                '{"name": ..., "parameters": {...}}}]',
+                param="tools",
+            )
+        for i, tool in enumerate(tools):
+            function = tool.get("function") if isinstance(tool, Mapping) else None
+            if (
+                not isinstance(tool, Mapping)
+                or tool.get("type") != "function"
+                or not (isinstance(function, Mapping))
+            ):
+                raise InvalidRequestError(
+                    f'tools[{i}] must be {{"type": "function", "function": {{...}}}}',
+                    param="tools",
+                )
+            name = function.get("name")
+            if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name):
+                raise InvalidRequestError(
+                    f"tools[{i}].function.name must be 1-64 letters, digits, _ or -, got {name!r}",
+                    param="tools",
+                )
+            parameters = function.get("parameters")
+            if parameters is not None and not isinstance(parameters, Mapping):
+                raise InvalidRequestError(
+                    f"tools[{i}].function.parameters must be a JSON schema object",
+                    param="tools",
+                )
+            names.append(name)
+    if tool_choice is None:
+        return
+    if not names:
+        raise InvalidRequestError("tool_choice needs tools", param="tool_choice")
+    if isinstance(tool_choice, str):
+        if tool_choice not in _TOOL_CHOICES:
+            raise InvalidRequestError(
+                f"tool_choice must be one of {sorted(_TOOL_CHOICES)} or "
+                f'{{"type": "function", "function": {{"name": ...}}}}, got {tool_choice!r}',
+                param="tool_choice",
+            )
+        return
+    function = tool_choice.get("function") if isinstance(tool_choice, Mapping) else None
+    chosen = function.get("name") if isinstance(function, Mapping) else None
+    if chosen not in names:
+        raise InvalidRequestError(
+            f"tool_choice must name one of the tools ({', '.join(names)}), got {tool_choice!r}",
+            param="tool_choice",
+        )

@@ -22,6 +22,7 @@ from creative_services._request import (
     check_max_tokens,
     check_temperature,
     check_timeout,
+    check_tools,
 )
 from creative_services.budgets import (
     BudgetBackend,
@@ -314,11 +315,18 @@ class DynamicLLMClient:
         if len(chosen) > 1:
             raise InvalidRequestError(f"give at most one of tier, llm_id, llm_name; got {chosen}")
         built = build_messages(prompt, messages, system_prompt)
-        for name in ("model", "messages", "api_key", "api_base", "stream"):
+        if "stream" in provider_params or "stream_options" in provider_params:
+            raise InvalidRequestError(
+                "to stream, call client.stream() / stream_sync() instead of passing stream=",
+                param="stream",
+            )
+        for name in ("model", "messages", "api_key", "api_base"):
             if name in provider_params:
                 raise InvalidRequestError(
                     f"{name!r} is chosen by the registry, not passed per call", param=name
                 )
+        if "tools" in provider_params or "tool_choice" in provider_params:
+            check_tools(provider_params.get("tools"), provider_params.get("tool_choice"))
         if llm_id is not None:
             candidates = [self.registry.get_by_id(llm_id)]
         elif llm_name is not None:
