@@ -22,6 +22,7 @@ __all__ = [
     "add_fork_hook",
     "add_shutdown_hook",
     "get_loop",
+    "refuse_in_loop_thread",
     "run_async",
     "run_sync",
     "shutdown",
@@ -93,6 +94,15 @@ async def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return await asyncio.wrap_future(future)
 
 
+def refuse_in_loop_thread() -> None:
+    """Raises RuntimeError on the background loop's own thread, where blocking would deadlock."""
+    if _in_loop_thread():
+        raise RuntimeError(
+            "a sync creative-services call was made from inside the library's own event loop "
+            "(e.g. from a tracker or callback): use the async API there"
+        )
+
+
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on the background loop and block this thread until it finishes.
 
@@ -100,12 +110,11 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     async views). Raises RuntimeError when called from the background loop itself, where
     blocking would deadlock.
     """
-    if _in_loop_thread():
+    try:
+        refuse_in_loop_thread()
+    except RuntimeError:
         coro.close()
-        raise RuntimeError(
-            "a sync creative-services call was made from inside the library's own event loop "
-            "(e.g. from a tracker or callback): use the async API there"
-        )
+        raise
     future = asyncio.run_coroutine_threadsafe(coro, get_loop())
     try:
         return future.result()

@@ -280,6 +280,9 @@ class DynamicLLMClient:
 
         Arguments are checked here, before any network call.
         """
+        from creative_services import _sync
+
+        _sync.refuse_in_loop_thread()
         call = self._prepare(
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
             timeout, metadata, user_id, tenant_id, provider_params,

@@ -8,11 +8,12 @@ waiting, so a fast stream costs one thread hop per batch of chunks, not one per 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from creative_services.exceptions import StreamNotFinishedError
 from creative_services.types import LLMResponse
@@ -34,20 +35,37 @@ class _End:
 class _Pipe:
     """One-producer, one-consumer hand-over of items between threads (and loops)."""
 
-    __slots__ = ("_items", "_lock", "_waiter", "task")
+    __slots__ = ("_items", "_lock", "_waiter", "cancelled", "task")
 
     def __init__(self) -> None:
         self._items: deque[str | _End] = deque()
         self._lock = threading.Lock()
         self._waiter: Callable[[], object] | None = None
         self.task: asyncio.Task[None] | None = None
+        self.cancelled = False
 
     def put(self, item: str | _End) -> None:
         with self._lock:
             self._items.append(item)
             waiter, self._waiter = self._waiter, None
         if waiter is not None:
-            waiter()
+            with contextlib.suppress(RuntimeError):  # the consumer's loop has closed meanwhile
+                waiter()
+
+    def started(self, task: asyncio.Task[None]) -> bool:
+        """Producer side: register the task; False when the consumer already cancelled."""
+        with self._lock:
+            self.task = task
+            return not self.cancelled
+
+    def cancel(self) -> None:
+        """Consumer side, any thread: stop the producer now, or as soon as it starts."""
+        with self._lock:
+            self.cancelled = True
+            task = self.task
+        if task is not None:
+            with contextlib.suppress(RuntimeError):  # the background loop has stopped
+                task.get_loop().call_soon_threadsafe(task.cancel)
 
     async def aget(self) -> str | _End:
         while True:
@@ -74,11 +92,16 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-async def _produce(run: Awaitable[LLMResponse], pipe: _Pipe) -> None:
+async def _produce(run: Coroutine[Any, Any, LLMResponse], pipe: _Pipe) -> None:
     """Background-loop side: run the call, then put the end marker (after the usage record)."""
-    pipe.task = asyncio.current_task()
+    task = asyncio.current_task()
+    assert task is not None
     response: LLMResponse | None = None
     error: BaseException | None = None
+    if not pipe.started(task):  # closed before it began: no call, no record
+        run.close()
+        pipe.put(_End(None, None))
+        return
     try:
         response = await run
     except BaseException as exc:  # delivered to the consumer; cancellation included
@@ -132,25 +155,23 @@ class _StreamBase:
 
     def _finish(self, item: _End) -> None:
         self._end = item
-        if item.error is not None and not isinstance(item.error, asyncio.CancelledError):
-            raise item.error
+        error = item.error
+        if error is None:
+            return
+        if isinstance(error, asyncio.CancelledError):
+            if self._pipe is not None and self._pipe.cancelled:
+                return  # we asked for it
+            # Not our doing (the background loop is shutting down): never end the text silently.
+            raise StreamNotFinishedError(
+                "the stream was stopped before its end because the library's background loop "
+                "shut down (interpreter exit)"
+            ) from error
+        raise error
 
     def _cancel(self) -> None:
         """Ask the background loop to stop the provider call (thread-safe, does not wait)."""
-        pipe = self._pipe
-        if pipe is None or self._end is not None:
-            return
-        task = pipe.task
-        if task is not None:
-            task.get_loop().call_soon_threadsafe(task.cancel)
-        else:  # not started on the loop yet: cancel as soon as it is
-            from creative_services import _sync
-
-            def cancel_later() -> None:
-                if pipe.task is not None:
-                    pipe.task.cancel()
-
-            _sync.get_loop().call_soon_threadsafe(cancel_later)
+        if self._pipe is not None and self._end is None:
+            self._pipe.cancel()
 
     def __del__(self) -> None:
         # Dropped before its end (``break`` out of a for loop): stop the provider call.
@@ -266,7 +287,7 @@ class SyncLLMStream(_StreamBase):
                 return
 
 
-def run_on_loop(run: Awaitable[LLMResponse], pipe: _Pipe) -> None:
+def run_on_loop(run: Coroutine[Any, Any, LLMResponse], pipe: _Pipe) -> None:
     """Start ``run`` on the background loop, feeding ``pipe``."""
     from creative_services import _sync
 
