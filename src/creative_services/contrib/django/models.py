@@ -86,6 +86,7 @@ class LLMUsage(models.Model):
     attempts = models.PositiveIntegerField(default=1)
     usage_estimated = models.BooleanField(default=False)
     may_have_been_billed = models.BooleanField(default=False)
+    cache_hit = models.BooleanField(default=False)
     request_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(db_index=True)

@@ -297,6 +297,7 @@ class DjangoUsageTracker(BaseUsageTracker):
             attempts=record.attempts,
             usage_estimated=record.usage_estimated,
             may_have_been_billed=record.may_have_been_billed,
+            cache_hit=record.cache_hit,
             request_id=record.request_id,
             metadata=dict(record.metadata),
             created_at=created,
