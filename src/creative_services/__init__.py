@@ -6,6 +6,7 @@ Importing this package loads neither LiteLLM nor Django; LiteLLM is imported on 
 from typing import Any
 
 from creative_services.budgets import BudgetBackend, BudgetLimit, InMemoryBudget
+from creative_services.cache import CachedAnswer, InMemoryResponseCache, ResponseCache
 from creative_services.client import DynamicLLMClient
 from creative_services.exceptions import (
     AllModelsFailedError,
@@ -37,6 +38,7 @@ from creative_services.exceptions import (
 from creative_services.registry import BaseRegistry, DictRegistry, LLMRegistry
 from creative_services.retry import RetryPolicy
 from creative_services.streaming import LLMStream, SyncLLMStream
+from creative_services.structured import OutputSpec
 from creative_services.tracking import (
     InMemoryUsageTracker,
     SQLiteUsageTracker,
@@ -51,6 +53,7 @@ from creative_services.types import (
     Usage,
     UsageRecord,
 )
+from creative_services.warmup import warmup
 
 
 def __getattr__(name: str) -> Any:
@@ -71,6 +74,7 @@ __all__ = [
     "BudgetBackend",
     "BudgetExceededError",
     "BudgetLimit",
+    "CachedAnswer",
     "ConfigurationError",
     "ContentPolicyError",
     "ContextWindowExceededError",
@@ -79,6 +83,7 @@ __all__ = [
     "DynamicLLMClient",
     "EntryRef",
     "InMemoryBudget",
+    "InMemoryResponseCache",
     "InMemoryUsageTracker",
     "InvalidEntryError",
     "InvalidRequestError",
@@ -94,9 +99,11 @@ __all__ = [
     "MissingDependencyError",
     "ModelNotFoundError",
     "NoActiveEntryError",
+    "OutputSpec",
     "PermissionDeniedError",
     "QuotaExceededError",
     "RateLimitError",
+    "ResponseCache",
     "RetryPolicy",
     "SQLiteUsageTracker",
     "Secret",
@@ -109,4 +116,5 @@ __all__ = [
     "UsageRecord",
     "UsageTracker",
     "__version__",
+    "warmup",
 ]

@@ -428,6 +428,8 @@ _BY_STATUS: dict[int | None, type[LLMError]] = {
     408: LLMTimeoutError,
     422: BadRequestError,
 }
+_CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
+_CONTEXT_WINDOW_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
 _QUOTA_MARKERS = ("insufficient_quota", "billing_hard_limit", "request too large")
 
 
@@ -540,7 +542,13 @@ def translate_error(exc: BaseException, entry: LLMEntry, secrets: Sequence[str])
     elif isinstance(exc, litellm.NotFoundError):
         cls = ModelNotFoundError
     elif isinstance(exc, litellm.BadRequestError | litellm.UnprocessableEntityError):
-        cls = BadRequestError
+        # LiteLLM recognises these from the message text only for some routes: trust the code.
+        if code in _CONTENT_POLICY_CODES:
+            cls = ContentPolicyError
+        elif code in _CONTEXT_WINDOW_CODES:
+            cls = ContextWindowExceededError
+        else:
+            cls = BadRequestError
     else:
         cls = _BY_STATUS.get(fields["status_code"], LLMError)
         if (

@@ -6,6 +6,7 @@ and the bridges share one LiteLLM loop and its connection pools.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -30,6 +31,13 @@ from creative_services.budgets import (
     estimate_prompt_tokens,
     round_up,
 )
+from creative_services.cache import (
+    ResponseCache,
+    answer_params,
+    cache_key,
+    cache_lookup,
+    cache_store,
+)
 from creative_services.exceptions import (
     AllModelsFailedError,
     AuthenticationError,
@@ -41,7 +49,9 @@ from creative_services.exceptions import (
 from creative_services.pricing import resolve_cost
 from creative_services.registry import LLMRegistry
 from creative_services.retry import Decision, RetryPolicy, retry_call
+from creative_services.routing import escalation_candidates, escalation_path, should_escalate
 from creative_services.streaming import LLMStream, SyncLLMStream, _Pipe, run_on_loop
+from creative_services.structured import OutputSpec, parse_response, prepare_response_format
 from creative_services.tracking import InMemoryUsageTracker, UsageTracker
 from creative_services.tracking._base import notify_observers
 from creative_services.types import (
@@ -57,6 +67,9 @@ if TYPE_CHECKING:
     from creative_services._litellm import ProviderResult
 
 __all__ = ["DynamicLLMClient"]
+
+Escalate = bool | LLMTier | str | Sequence[LLMTier | str]
+"""``escalate=``: False, True (up economy -> standard -> premium), or the tiers to try next."""
 
 _warned_unpriced: set[tuple[str, str]] = set()
 
@@ -94,6 +107,7 @@ class DynamicLLMClient:
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         if not isinstance(registry, LLMRegistry):
             raise ConfigurationError(
@@ -104,6 +118,11 @@ class DynamicLLMClient:
         self.tracker: UsageTracker = tracker if tracker is not None else InMemoryUsageTracker()
         self.budget = budget
         self.retry_policy = retry_policy or RetryPolicy()
+        if cache is not None and not isinstance(cache, ResponseCache):
+            raise ConfigurationError(
+                f"cache must implement ResponseCache (async aget/aset), got {type(cache).__name__}"
+            )
+        self.cache = cache
         self._environ = os.environ if environ is None else environ
         self._clock = clock
         self._sleep = sleep
@@ -126,6 +145,7 @@ class DynamicLLMClient:
             environ=self._environ,
             clock=self._clock,
             sleep=self._sleep,
+            cache=self.cache,
         )
         twin.failed_records = self.failed_records
         return twin
@@ -159,6 +179,9 @@ class DynamicLLMClient:
         temperature: float | None = None,
         timeout: float | None = None,
         metadata: Mapping[str, Any] | None = None,
+        response_format: Any = None,
+        cache: bool = True,
+        escalate: Escalate = False,
         **provider_params: Any,
     ) -> LLMResponse:
         """Generate an answer.
@@ -178,6 +201,7 @@ class DynamicLLMClient:
         call = self._prepare(
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
             timeout, metadata, user_id, tenant_id, provider_params,
+            response_format=response_format, cache=cache, escalate=escalate,
         )  # fmt: skip
         from creative_services import _sync
 
@@ -198,6 +222,9 @@ class DynamicLLMClient:
         temperature: float | None = None,
         timeout: float | None = None,
         metadata: Mapping[str, Any] | None = None,
+        response_format: Any = None,
+        cache: bool = True,
+        escalate: Escalate = False,
         **provider_params: Any,
     ) -> LLMResponse:
         """Blocking twin of :meth:`generate`, run on the library's one background loop.
@@ -207,6 +234,7 @@ class DynamicLLMClient:
         call = self._prepare(
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
             timeout, metadata, user_id, tenant_id, provider_params,
+            response_format=response_format, cache=cache, escalate=escalate,
         )  # fmt: skip
         from creative_services import _sync
 
@@ -238,6 +266,9 @@ class DynamicLLMClient:
         temperature: float | None = None,
         timeout: float | None = None,
         metadata: Mapping[str, Any] | None = None,
+        response_format: Any = None,
+        cache: bool = True,
+        escalate: Escalate = False,
         **provider_params: Any,
     ) -> LLMStream:
         """Stream an answer: ``async for text in client.stream(...)``, then ``stream.response``.
@@ -254,6 +285,7 @@ class DynamicLLMClient:
             call = self._prepare(
                 prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens,
                 temperature, timeout, metadata, user_id, tenant_id, provider_params,
+                response_format=response_format, cache=False, escalate=escalate,
             )  # fmt: skip
             run_on_loop(self._run(call, sink=pipe), pipe)
 
@@ -274,6 +306,9 @@ class DynamicLLMClient:
         temperature: float | None = None,
         timeout: float | None = None,
         metadata: Mapping[str, Any] | None = None,
+        response_format: Any = None,
+        cache: bool = True,
+        escalate: Escalate = False,
         **provider_params: Any,
     ) -> SyncLLMStream:
         """Blocking twin of :meth:`stream`: ``for text in client.stream_sync(...)``.
@@ -286,6 +321,7 @@ class DynamicLLMClient:
         call = self._prepare(
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
             timeout, metadata, user_id, tenant_id, provider_params,
+            response_format=response_format, cache=False, escalate=escalate,
         )  # fmt: skip
         return SyncLLMStream(lambda pipe: run_on_loop(self._run(call, sink=pipe), pipe))
 
@@ -306,6 +342,10 @@ class DynamicLLMClient:
         user_id: int | str | None,
         tenant_id: int | str | None,
         provider_params: dict[str, Any],
+        *,
+        response_format: Any = None,
+        cache: bool = True,
+        escalate: Escalate = False,
     ) -> _Call:
         """Step 1: validate everything and pick the candidates, before any network call."""
         if self._closed:
@@ -317,7 +357,15 @@ class DynamicLLMClient:
         ]
         if len(chosen) > 1:
             raise InvalidRequestError(f"give at most one of tier, llm_id, llm_name; got {chosen}")
+        if escalate is not False and (llm_id is not None or llm_name is not None):
+            raise InvalidRequestError(
+                "escalate= climbs tiers: use it with tier=, not with llm_id or llm_name",
+                param="escalate",
+            )
         built = build_messages(prompt, messages, system_prompt)
+        output = None if response_format is None else prepare_response_format(response_format)
+        if output is not None:
+            provider_params["response_format"] = dict(output.response_format)
         if "stream" in provider_params or "stream_options" in provider_params:
             raise InvalidRequestError(
                 "to stream, call client.stream() / stream_sync() instead of passing stream=",
@@ -336,8 +384,21 @@ class DynamicLLMClient:
             candidates = [self.registry.get_by_name(llm_name)]
         else:
             wanted = LLMTier.parse(tier) if tier is not None else self.registry.get_default().tier
-            candidates = self.registry.candidates(wanted)
+            path = escalation_path(wanted, escalate=escalate)
+            candidates = escalation_candidates(self.registry.candidates, path)
         keys = [resolve_api_key(entry, self._environ) for entry in candidates]
+        cache_keys: list[str] = []
+        if self.cache is not None and cache:
+            cache_keys = [
+                cache_key(
+                    e,
+                    built,
+                    answer_params(
+                        e, max_tokens=max_tokens, temperature=temperature, params=provider_params
+                    ),
+                )
+                for e in candidates
+            ]
         return _Call(
             messages=built,
             candidates=candidates,
@@ -349,6 +410,8 @@ class DynamicLLMClient:
             user_id=user_id,
             tenant_id=tenant_id,
             params=provider_params,
+            output=output,
+            cache_keys=cache_keys,
         )
 
     async def _run(
@@ -385,6 +448,20 @@ class DynamicLLMClient:
             )
         reservation: Reservation | None = None
         try:
+            if call.cache_keys and sink is None and self.cache is not None:
+                hit = await cache_lookup(self.cache, call.cache_keys)
+                if hit is not None:  # no provider call, no reservation, cost 0
+                    state.entry = call.candidates[hit[0]]
+                    response = hit[1].to_response(
+                        state.entry.ref,
+                        request_id=state.request_id,
+                        latency_ms=(time.perf_counter() - started) * 1000.0,
+                    )
+                    if call.output is not None:
+                        parsed = parse_response(call.output, response)
+                        response = dataclasses.replace(response, parsed=parsed)
+                    outcome = "success"
+                    return response
             if self.budget is not None:
                 reservation = await self.budget.areserve(
                     request_id=state.request_id,
@@ -392,7 +469,14 @@ class DynamicLLMClient:
                     user_id=call.user_id,
                     tenant_id=call.tenant_id,
                 )
-            for entry, key in zip(call.candidates, call.keys, strict=True):
+            for index, (entry, key) in enumerate(zip(call.candidates, call.keys, strict=True)):
+                if (
+                    state.entry is not None
+                    and entry.tier is not state.entry.tier
+                    and state.failures
+                    and not should_escalate(state.failures[-1])
+                ):
+                    break  # a higher tier would not fix this failure (budget, content policy)
                 if key is not None and key in refused_keys:
                     continue  # a 401 on this key will not go away on another entry using it
                 remaining = deadline - self._clock()
@@ -458,6 +542,11 @@ class DynamicLLMClient:
                 if sink is not None:
                     result = await self._drain(result, sink, state, call, entry, kwargs, secrets)
                 response = self._response(call, state, entry, result, started)
+                if call.output is not None:  # StructuredOutputError: `response` stays for the books
+                    parsed = parse_response(call.output, response)
+                    response = dataclasses.replace(response, parsed=parsed)
+                if call.cache_keys and sink is None and self.cache is not None:
+                    await cache_store(self.cache, call.cache_keys[index], response)
                 outcome = "success"
                 return response
             raise self._failure(call, state)
@@ -636,6 +725,7 @@ class DynamicLLMClient:
             or state.partial is not None,
             request_id=state.request_id,
             metadata=call.metadata,
+            cache_hit=response is not None and response.cache_hit,
         )
         log = _log()
         if info_enabled():
@@ -707,6 +797,8 @@ class _Call:
     user_id: int | str | None
     tenant_id: int | str | None
     params: dict[str, Any]
+    output: OutputSpec | None = None
+    cache_keys: list[str] = field(default_factory=list)
 
 
 def _deadline_error(entry: LLMEntry, timeout: float) -> LLMTimeoutError:

@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS usage (
     attempts INTEGER NOT NULL,
     usage_estimated INTEGER NOT NULL,
     may_have_been_billed INTEGER NOT NULL,
-    metadata TEXT NOT NULL
+    metadata TEXT NOT NULL,
+    cache_hit INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_created_at ON usage (created_at);
 """
@@ -48,8 +49,10 @@ CREATE INDEX IF NOT EXISTS usage_created_at ON usage (created_at);
 _COLUMNS = (
     "created_at, request_id, llm_id, entry_name, provider, model, tier, user_id, prompt_tokens, "
     "completion_tokens, reasoning_tokens, cached_tokens, cost, cost_source, latency_ms, outcome, "
-    "error_class, attempts, usage_estimated, may_have_been_billed, metadata"
+    "error_class, attempts, usage_estimated, may_have_been_billed, metadata, cache_hit"
 )
+# Columns added after the first release: (name, definition) for ALTER TABLE on older files.
+_ADDED_COLUMNS = (("cache_hit", "INTEGER NOT NULL DEFAULT 0"),)
 _INSERT = f"INSERT INTO usage ({_COLUMNS}) VALUES ({', '.join('?' * (_COLUMNS.count(',') + 1))})"  # noqa: S608
 
 
@@ -61,6 +64,20 @@ def default_usage_db_path() -> Path:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
     return Path(base) / "creative-services" / "usage.sqlite3"
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a usage file written by an older version up to date, in place (rows keep their
+    values; new columns take their defaults). Safe when another process does it at once."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+    for name, definition in _ADDED_COLUMNS:
+        if name in present:
+            continue
+        try:
+            conn.execute(f"ALTER TABLE usage ADD COLUMN {name} {definition}")
+        except sqlite3.OperationalError as exc:  # another process added it first
+            if "duplicate column" not in str(exc):
+                raise
 
 
 class SQLiteUsageTracker(BaseUsageTracker):
@@ -75,6 +92,7 @@ class SQLiteUsageTracker(BaseUsageTracker):
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+            _add_missing_columns(self._conn)
 
     def _store(self, record: UsageRecord) -> None:
         row = (
@@ -99,6 +117,7 @@ class SQLiteUsageTracker(BaseUsageTracker):
             int(record.usage_estimated),
             int(record.may_have_been_billed),
             json.dumps(dict(record.metadata), default=str),
+            int(record.cache_hit),
         )
         with self._lock, self._conn:
             self._conn.execute(_INSERT, row)

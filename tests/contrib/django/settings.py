@@ -66,3 +66,16 @@ ROOT_URLCONF = "contrib.django.urls"
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CREATIVE_SERVICES_REGISTRY_CHECK_INTERVAL = float(os.environ.get("CS_TEST_CHECK_INTERVAL", "0.2"))
+
+# The response cache tests: "default" is per process; "redis" is shared across processes (a key
+# prefix of this run, so parallel runs and the SQLite and PostgreSQL children never collide).
+REDIS_URL = os.environ.get("CS_TEST_REDIS_URL", "redis://127.0.0.1:6379/")
+REDIS_KEY_PREFIX = os.environ.get("CS_TEST_REDIS_PREFIX", f"cs-test-{os.getpid()}")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "redis": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": REDIS_KEY_PREFIX,
+    },
+}
