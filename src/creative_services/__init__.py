@@ -50,6 +50,7 @@ from creative_services.types import (
     LLMResponse,
     LLMTier,
     Secret,
+    ToolCall,
     Usage,
     UsageRecord,
 )
@@ -111,6 +112,7 @@ __all__ = [
     "StreamNotFinishedError",
     "StructuredOutputError",
     "SyncLLMStream",
+    "ToolCall",
     "UnknownModelError",
     "Usage",
     "UsageRecord",

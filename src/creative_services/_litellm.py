@@ -46,7 +46,7 @@ from creative_services.exceptions import (
 )
 from creative_services.pricing import TokenPrices
 from creative_services.retry import parse_retry_after
-from creative_services.types import LLMEntry, Usage
+from creative_services.types import LLMEntry, ToolCall, Usage
 
 __all__ = [
     "ProviderResult",
@@ -117,7 +117,7 @@ class ProviderResult:
     finish_reason: str | None
     usage: Usage
     provider_cost: Decimal | None
-    tool_calls: tuple[dict[str, Any], ...]
+    tool_calls: tuple[ToolCall, ...]
 
 
 def build_kwargs(
@@ -171,11 +171,7 @@ def _result(response: Any, entry: LLMEntry, kwargs: Mapping[str, Any]) -> Provid
     message = choice.message
     content = message.content
     tool_calls = tuple(
-        {
-            "id": call.id,
-            "name": call.function.name,
-            "arguments": call.function.arguments,
-        }
+        ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
         for call in (getattr(message, "tool_calls", None) or ())
     )
     raw_usage = getattr(response, "usage", None)
@@ -239,7 +235,7 @@ class StreamAccumulator:
     def __init__(self, kwargs: Mapping[str, Any]) -> None:
         self._kwargs = kwargs
         self._parts: list[str] = []
-        self._tools: dict[int, dict[str, Any]] = {}
+        self._tools: dict[int, ToolCall] = {}
         self.finish_reason: str | None = None
         self.model: str | None = None
         self.raw_usage: Any = None
@@ -262,7 +258,7 @@ class StreamAccumulator:
         if calls:
             for call in calls:
                 slot = self._tools.setdefault(
-                    call.index or 0, {"id": None, "name": "", "arguments": ""}
+                    call.index or 0, ToolCall(id=None, name="", arguments="")
                 )
                 slot["id"] = slot["id"] or call.id
                 function = call.function

@@ -54,7 +54,7 @@ def build_messages(
             if not isinstance(message, Mapping):
                 raise InvalidRequestError(f"messages[{i}] must be a dict", param="messages")
             role = message.get("role")
-            if role not in ROLES:
+            if not isinstance(role, str) or role not in ROLES:  # unhashable roles: no TypeError
                 raise InvalidRequestError(
                     f"messages[{i}].role is {role!r}; valid roles: {', '.join(sorted(ROLES))}",
                     param="messages",

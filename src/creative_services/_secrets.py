@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["KEY_SHAPES", "MASK", "redact"]
+__all__ = ["KEY_SHAPES", "KEY_SHAPES_BY_KIND", "MASK", "key_kind", "redact"]
 
 MASK = "**********"
 
@@ -17,6 +17,35 @@ KEY_SHAPES = re.compile(
     r"|gsk_[A-Za-z0-9]{16,}|xai-[A-Za-z0-9]{16,}|Bearer\s+[A-Za-z0-9._\-]{16,})"
 )
 """Strings shaped like an OpenAI, Anthropic, Gemini, Groq or xAI key, or a bearer token."""
+
+KEY_SHAPES_BY_KIND: dict[str, re.Pattern[str]] = {
+    kind: re.compile(rf"\b{pattern}")
+    for kind, pattern in (
+        ("an Anthropic key", r"sk-ant-[A-Za-z0-9_\-]{8,}"),
+        ("an OpenRouter key", r"sk-or-[A-Za-z0-9_\-]{16,}"),
+        ("an OpenAI-style key", r"sk-[A-Za-z0-9_\-]{16,}"),
+        ("a Google API key", r"AIza[0-9A-Za-z_\-]{20,}"),
+        ("a Groq key", r"gsk_[A-Za-z0-9]{16,}"),
+        ("an xAI key", r"xai-[A-Za-z0-9]{16,}"),
+        ("a Hugging Face token", r"hf_[A-Za-z0-9]{30,}"),
+        ("a Replicate token", r"r8_[A-Za-z0-9]{30,}"),
+        ("a Perplexity key", r"pplx-[A-Za-z0-9]{32,}"),
+        ("a Fireworks key", r"fw_[A-Za-z0-9]{20,}"),
+        ("an AWS access key id", r"(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+        ("a Google OAuth token", r"ya29\.[0-9A-Za-z_\-]{20,}"),
+        ("a bearer token", r"Bearer\s+[A-Za-z0-9._\-]{16,}"),
+    )
+}
+"""The cassette linter's shapes, most specific first, each named for its message; a superset
+of :data:`KEY_SHAPES` (which redaction uses)."""
+
+
+def key_kind(text: str) -> str | None:
+    """The kind of key ``text`` holds something shaped like (e.g. "an Anthropic key"), or None."""
+    for kind, pattern in KEY_SHAPES_BY_KIND.items():
+        if pattern.search(text):
+            return kind
+    return None
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

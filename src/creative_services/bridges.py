@@ -35,6 +35,9 @@ __all__ = [
 
 _DJANGO_APP = "creative_services.contrib.django"
 
+_overrides: list[tuple[LLMRegistry, UsageTracker]] = []
+"""Pushed and popped by ``creative_services.testing.override_registry`` (innermost last)."""
+
 
 def _django_ready() -> bool:
     """Django is configured and our app installed (without importing Django if it is not)."""
@@ -47,7 +50,12 @@ def _django_ready() -> bool:
 
 
 def default_registry() -> LLMRegistry:
-    """``DjangoLLMRegistry()`` when Django is set up with our app, else ``from_env()``."""
+    """``DjangoLLMRegistry()`` when Django is set up with our app, else ``from_env()``.
+
+    Inside ``creative_services.testing.override_registry(...)``: the registry given there.
+    """
+    if _overrides:
+        return _overrides[-1][0]
     if _django_ready():
         from creative_services.contrib.django.registry import DjangoLLMRegistry
 
@@ -58,7 +66,12 @@ def default_registry() -> LLMRegistry:
 
 
 def default_tracker() -> UsageTracker:
-    """``DjangoUsageTracker()`` when Django is ready with our app, else the SQLite usage store."""
+    """``DjangoUsageTracker()`` when Django is ready with our app, else the SQLite usage store.
+
+    Inside ``creative_services.testing.override_registry(...)``: the tracker given there.
+    """
+    if _overrides:
+        return _overrides[-1][1]
     if _django_ready():
         from creative_services.contrib.django.tracking import DjangoUsageTracker
 

@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from creative_services.exceptions import ConfigurationError, InvalidRequestError
-from creative_services.types import EntryRef, LLMEntry, LLMResponse, Usage
+from creative_services.types import EntryRef, LLMEntry, LLMResponse, ToolCall, Usage
 
 __all__ = [
     "CACHE_KEY_VERSION",
@@ -187,7 +187,7 @@ class CachedAnswer:
     reasoning_tokens: int = 0
     cached_tokens: int = 0
     usage_estimated: bool = False
-    tool_calls: tuple[Mapping[str, Any], ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
     entry_name: str | None = None
     stored_at: float = 0.0
 
@@ -204,7 +204,7 @@ class CachedAnswer:
             reasoning_tokens=usage.reasoning_tokens,
             cached_tokens=usage.cached_tokens,
             usage_estimated=usage.estimated,
-            tool_calls=tuple(dict(call) for call in response.tool_calls),
+            tool_calls=tuple(ToolCall(**call) for call in response.tool_calls),
             entry_name=response.entry.name,
             stored_at=time.time() if now is None else now,
         )
@@ -230,7 +230,7 @@ class CachedAnswer:
             latency_ms=latency_ms,
             attempts=0,
             request_id=request_id,
-            tool_calls=tuple(dict(call) for call in self.tool_calls),
+            tool_calls=tuple(ToolCall(**call) for call in self.tool_calls),
             cache_hit=True,
         )
 

@@ -1,4 +1,5 @@
-"""The ``creative-services`` command: try a tier from the terminal, list the registry.
+"""The ``creative-services`` command: try a tier from the terminal, list the registry; lint
+cassettes (``cassettes lint``) and run a fake provider (``fake-provider``) for tests.
 
 Reads the registry from the environment (``DictRegistry.from_env``) and records usage in the
 embedded SQLite store (``--usage-db``, ``$CREATIVE_SERVICES_USAGE_DB``, or the user data dir).
@@ -7,6 +8,7 @@ embedded SQLite store (``--usage-db``, ``$CREATIVE_SERVICES_USAGE_DB``, or the u
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -44,12 +46,61 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--usage-db", help="SQLite file for usage records")
     usage.add_argument("--json", action="store_true", help="print the summary as JSON")
     sub.add_parser("doctor", help="what is configured, what is missing, and what to do next")
+    cassettes = sub.add_parser("cassettes", help="work with recorded HTTP cassettes")
+    cassettes_sub = cassettes.add_subparsers(dest="cassettes_command", required=True)
+    lint = cassettes_sub.add_parser(
+        "lint",
+        help="find credentials in cassettes (exit 1 when any is found)",
+        description="Report auth headers, cookies, key query parameters, key body fields and "
+        "key-shaped strings in cassette files, as FILE:LINE: PROBLEM.",
+    )
+    lint.add_argument("paths", nargs="+", metavar="PATH", help="cassette files or directories")
+    fake = sub.add_parser(
+        "fake-provider",
+        help="run a fake OpenAI/Anthropic-compatible LLM server until Ctrl-C",
+        description="Serve scripted answers on loopback; --reply/--stream/--fail queue answers "
+        "in the order given, then every request gets the default answer.",
+    )
+    fake.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    fake.add_argument("--port", type=int, default=0, help="port (default: any free port)")
+    fake.add_argument("--default", dest="default_reply", help="the answer when none is queued")
+    fake.add_argument("--model", help="the model name answers report")
+    for flag, help_text in (
+        ("--reply", "queue an answer with this text"),
+        ("--stream", "queue a streamed answer; '|' separates its chunks (\"Hel|lo\")"),
+        ("--fail", 'queue an error: STATUS or STATUS:TIMES ("429:2")'),
+    ):
+        fake.add_argument(flag, action=_Script, dest="script", metavar="VALUE", help=help_text)
+    fake.add_argument(
+        "--retry-after", type=float, help="Retry-After seconds to send with 429/503 errors"
+    )
     return parser
+
+
+class _Script(argparse.Action):
+    """Collects --reply/--stream/--fail into one list, keeping their command-line order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        script = list(getattr(namespace, self.dest, None) or [])
+        script.append(((option_string or "").lstrip("-"), str(values)))
+        setattr(namespace, self.dest, script)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (0 ok, 1 the call failed, 2 configuration)."""
     args = _parser().parse_args(argv)
+    if args.command == "cassettes":
+        from creative_services.testing.lint import run
+
+        return run(args.paths)
+    if args.command == "fake-provider":
+        return _fake_provider(args)
     from creative_services import ConfigurationError, DictRegistry, LLMError
 
     try:
@@ -254,6 +305,50 @@ def _doctor() -> int:
             print(f"  - {problem}")
         return EXIT_CONFIG_ERROR
     print('\nok: try  creative-services generate "Say hello"')
+    return EXIT_OK
+
+
+def _fake_provider(args: argparse.Namespace) -> int:
+    """Serve a scripted FakeProvider in the foreground; 0 on Ctrl-C, 2 on a bad option."""
+    from creative_services.testing.fake_provider import FakeProvider
+
+    try:
+        fake = FakeProvider(args.host, args.port)
+    except OSError as exc:
+        print(
+            f"creative-services: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr
+        )
+        return EXIT_CONFIG_ERROR
+    if args.default_reply is not None:
+        fake.default_content = args.default_reply
+    if args.model:
+        fake.model = args.model
+    retry = {} if args.retry_after is None else {"retry-after": f"{args.retry_after:g}"}
+    for kind, value in args.script or ():
+        if kind == "reply":
+            fake.reply(value)
+        elif kind == "stream":
+            fake.stream(value.split("|"))
+        else:
+            status, _, times = value.partition(":")
+            if not status.isdigit() or (times and not times.isdigit()):
+                fake.stop()
+                print(f"creative-services: --fail wants STATUS[:TIMES], got {value!r}",
+                      file=sys.stderr)  # fmt: skip
+                return EXIT_CONFIG_ERROR
+            code = int(status)
+            headers = retry if code in (429, 503, 529) else {}
+            fake.fail(code, headers=headers, times=int(times or 1))
+    print(f"fake provider listening on {fake.base_url}", flush=True)
+    print(
+        f"  OpenAI-style entries: api_endpoint={fake.base_url}  (or OPENAI_BASE_URL)\n"
+        f"  Anthropic entries:    api_endpoint={fake.base_url}\n"
+        "  Ctrl-C to stop",
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        fake.serve_forever()
+    print(f"served {len(fake.requests)} request(s)", flush=True)
     return EXIT_OK
 
 

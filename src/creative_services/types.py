@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from creative_services.exceptions import InvalidEntryError, InvalidTierError
 
@@ -25,6 +25,7 @@ __all__ = [
     "LLMTier",
     "Outcome",
     "Secret",
+    "ToolCall",
     "Usage",
     "UsageRecord",
 ]
@@ -34,6 +35,16 @@ CostSource = Literal["provider", "entry", "litellm", "local", "cache", "unknown"
 the ``local`` tier (always 0), a response-cache hit (always 0) or nowhere (cost is ``None``)."""
 
 Outcome = Literal["success", "error", "cancelled"]
+
+
+class ToolCall(TypedDict):
+    """One tool call the model asked for; the same shape for every provider."""
+
+    id: str | None
+    name: str
+    arguments: str
+    """The arguments as a JSON string (as OpenAI sends them; other providers' objects are
+    serialised): ``json.loads(call["arguments"])``."""
 
 
 class LLMTier(enum.StrEnum):
@@ -286,7 +297,7 @@ class LLMResponse:
     tried: tuple[EntryRef, ...] = ()
     """Entries tried and failed before :attr:`entry` answered, in order."""
     request_id: str = ""
-    tool_calls: tuple[dict[str, Any], ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
     cache_hit: bool = False
     """True when the answer came from the response cache: no provider call, cost 0."""
     parsed: Any = None

@@ -37,6 +37,15 @@ class DictRegistry(BaseRegistry):
         for entry in given:
             if not isinstance(entry, LLMEntry):
                 raise InvalidEntryError("entry", f"must be an LLMEntry, got {type(entry).__name__}")
+            # LLMEntry does not check these two; a wrong type would break ordering (TypeError)
+            if isinstance(entry.priority, bool) or not isinstance(entry.priority, int):
+                raise InvalidEntryError(
+                    "priority", f"must be an integer, got {entry.priority!r}", entry=entry.name
+                )
+            if not isinstance(entry.is_active, bool):
+                raise InvalidEntryError(
+                    "is_active", f"must be True or False, got {entry.is_active!r}", entry=entry.name
+                )
             if entry.id is None:
                 while next_id in used:
                     next_id += 1
@@ -83,7 +92,7 @@ class DictRegistry(BaseRegistry):
                 entries.append(LLMEntry(**item))
             except InvalidEntryError as exc:
                 raise InvalidEntryError(exc.field, _problem(exc), entry=label) from None
-            except TypeError as exc:  # e.g. extra_params not a mapping
+            except (TypeError, ValueError) as exc:  # e.g. extra_params not a mapping
                 raise InvalidEntryError("entry", str(exc), entry=label) from None
         return cls(entries, **kwargs)
 

@@ -125,6 +125,11 @@ def scrub_request(request: Any) -> Any:
     body = getattr(request, "body", None)
     if not body:
         return request
+    if isinstance(body, dict | list):  # aiohttp's json= arrives parsed, and is stored as YAML
+        scrubbed_data, changed = _scrub_json(body)
+        if changed:
+            request.body = scrubbed_data
+        return request
     try:
         text = body.decode("utf-8") if isinstance(body, bytes) else str(body)
         data = json.loads(text)
