@@ -1,0 +1,1 @@
+"""A minimal Django project using creative_services.contrib.django (see example/README.md)."""
