@@ -72,6 +72,8 @@ Escalate = bool | LLMTier | str | Sequence[LLMTier | str]
 """``escalate=``: False, True (up economy -> standard -> premium), or the tiers to try next."""
 
 _warned_unpriced: set[tuple[str, str]] = set()
+_books_in_flight: set[Any] = set()
+"""Books tasks still running after their caller was cancelled (a strong reference keeps them)."""
 
 
 @dataclass(slots=True)
@@ -562,9 +564,32 @@ class DynamicLLMClient:
                 response_for_books = self._response(
                     call, state, state.partial[0], state.partial[1], started
                 )
-            if reservation is not None:
-                await self._settle(reservation, response_for_books)
-            await self._record(call, state, response_for_books, outcome, error, started, handoff)
+            # Settle and record in a task of their own, shielded: a cancellation that arrives
+            # while they run (the caller gave up) must not cut the books short.
+            books = asyncio.ensure_future(
+                self._books(
+                    reservation, call, state, response_for_books, outcome, error, started, handoff
+                )
+            )
+            _books_in_flight.add(books)
+            books.add_done_callback(_books_in_flight.discard)
+            await asyncio.shield(books)
+
+    async def _books(
+        self,
+        reservation: Reservation | None,
+        call: _Call,
+        state: _CallState,
+        response: LLMResponse | None,
+        outcome: Outcome,
+        error: BaseException | None,
+        started: float,
+        handoff: _Handoff | None,
+    ) -> None:
+        """Settle the reservation and write the usage record (neither ever raises)."""
+        if reservation is not None:
+            await self._settle(reservation, response)
+        await self._record(call, state, response, outcome, error, started, handoff)
 
     async def _drain(
         self,

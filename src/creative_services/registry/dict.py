@@ -42,7 +42,7 @@ class DictRegistry(BaseRegistry):
                 raise InvalidEntryError(
                     "priority", f"must be an integer, got {entry.priority!r}", entry=entry.name
                 )
-            if not isinstance(entry.is_active, bool):
+            if not isinstance(entry.is_active, int):  # "no" would count as active
                 raise InvalidEntryError(
                     "is_active", f"must be True or False, got {entry.is_active!r}", entry=entry.name
                 )

@@ -1,0 +1,1 @@
+"""Fault injection: what the library does when providers, storage and inputs misbehave."""
