@@ -1,4 +1,6 @@
-"""Shared fixtures: a loopback fake provider and a fake clock for retry tests."""
+"""Shared fixtures. The fake provider, fake clock, FakeLLM, cassette and usage fixtures come from
+the plugin we ship to users (creative_services.testing.pytest_plugin), which also blocks real
+network calls for the whole suite."""
 
 from __future__ import annotations
 
@@ -6,23 +8,11 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from creative_services.testing.clock import FakeClock
-from creative_services.testing.fake_provider import FakeProvider
-
-
-@pytest.fixture
-def fake_clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake_provider() -> Iterator[FakeProvider]:
-    with FakeProvider() as fake:
-        yield fake
+pytest_plugins = ["pytester", "creative_services.testing.pytest_plugin"]
 
 
 def _run_python(

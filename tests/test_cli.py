@@ -144,3 +144,84 @@ def test_console_script_is_installed():
     assert result.returncode == 0, result.stderr
     for command in ("generate", "models", "usage", "doctor"):
         assert command in result.stdout
+
+
+# --- cassettes lint -----------------------------------------------------------------------------
+
+REPO_CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+
+
+def test_cassettes_lint_passes_the_repositorys_cassettes():
+    result = cli("cassettes", "lint", str(REPO_CASSETTES), env={})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert "clean" in result.stderr
+
+
+def test_cassettes_lint_names_file_and_line_and_exits_1(tmp_path):
+    leaky = tmp_path / "leaky.yaml"
+    leaky.write_text(
+        "interactions:\n- request:\n    headers:\n      x-api-key:\n      - opaque-value-1\n"
+        "    uri: https://generativelanguage.googleapis.com/v1beta/m?key=opaque\n",
+        encoding="utf-8",
+    )
+    result = cli("cassettes", "lint", str(leaky), env={})
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{leaky}:4: auth header 'x-api-key' holds a value",
+        f"{leaky}:6: query parameter 'key'",
+    ]
+    assert "opaque" not in result.stdout  # never the value itself
+
+
+# --- fake-provider ------------------------------------------------------------------------------
+
+
+def _post(url: str, body: dict[str, object]) -> tuple[int, dict[str, str], bytes]:
+    import httpx
+
+    response = httpx.post(url, json=body, timeout=10)
+    return response.status_code, dict(response.headers), response.content
+
+
+def test_fake_provider_serves_its_script_until_interrupted():
+    import signal
+
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "creative_services.cli", "fake-provider", "--port", "0",
+            "--fail", "429:2", "--retry-after", "3", "--reply", "scripted",
+            "--stream", "Hel|lo", "--default", "default answer",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("fake provider listening on http://127.0.0.1:"), first
+        base = first.split()[-1]
+        chat = base + "/chat/completions"
+        for _ in range(2):
+            status, headers, _ = _post(chat, {"messages": []})
+            assert (status, headers.get("retry-after")) == (429, "3")
+        status, _, body = _post(chat, {"messages": []})
+        assert json.loads(body)["choices"][0]["message"]["content"] == "scripted"
+        _, headers, body = _post(chat, {"stream": True})
+        assert headers["content-type"] == "text/event-stream"
+        assert b'"content": "Hel"' in body
+        assert body.rstrip().endswith(b"data: [DONE]")
+        _, _, body = _post(base + "/messages", {"model": "claude"})
+        assert json.loads(body)["content"][0]["text"] == "default answer"
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "served 5 request(s)" in out
+
+
+def test_fake_provider_rejects_a_malformed_fail_option():
+    result = cli("fake-provider", "--fail", "often", env={})
+    assert result.returncode == 2
+    assert "STATUS[:TIMES]" in result.stderr

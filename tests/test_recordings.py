@@ -11,10 +11,7 @@ import asyncio
 import json
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -44,6 +41,7 @@ from creative_services.testing.cassettes import (
     vcr_config,
 )
 from creative_services.testing.clock import FakeClock
+from creative_services.testing.fake_provider import FakeProvider
 from creative_services.types import UsageRecord
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -476,60 +474,19 @@ def test_scrub_response_drops_cookies_and_account_ids() -> None:
     assert scrub_response(response)["headers"] == {"x-request-id": ["r"]}
 
 
-class _EchoHandler(BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        body = json.dumps(
-            {
-                "id": "chatcmpl-1",
-                "object": "chat.completion",
-                "created": 1,
-                "model": "gpt-4o-mini",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": "hi"},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("set-cookie", "session=abc")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def recording_echo_server() -> Iterator[str]:
-    """A loopback OpenAI-shaped server to record a fresh cassette against."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
 async def test_recording_a_cassette_stores_no_key(
-    tmp_path: Path, recording_echo_server: str, fake_clock: FakeClock
+    tmp_path: Path, fake_provider: FakeProvider, fake_clock: FakeClock
 ) -> None:
+    fake_provider.reply(
+        "hi", prompt_tokens=3, completion_tokens=1, headers={"set-cookie": "session=abc"}
+    )
     secret = "sk-live-abcdefghijklmnopqrstuvwxyz0123"
     entry = LLMEntry(
         name="echo",
         provider="openai",
         model_name="gpt-4o-mini",
         api_key=secret,
-        api_endpoint=recording_echo_server,
+        api_endpoint=fake_provider.base_url,
     )
     path = tmp_path / "echo.yaml"
     with use_cassette(path, record_mode="once"):
