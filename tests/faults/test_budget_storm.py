@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import http.server
 import random
 import time
 import tracemalloc
@@ -118,10 +117,8 @@ def check_books(
 
 
 @pytest.fixture
-def storm_provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
-    # socketserver listens with a backlog of 5: a thousand connections at once would wait for
-    # SYN retransmits (seconds each). A deep backlog keeps the storm about our code.
-    monkeypatch.setattr(http.server.ThreadingHTTPServer, "request_queue_size", 2048)
+def storm_provider() -> Iterator[FakeProvider]:
+    # FakeProvider listens with a deep backlog, so a thousand connections at once reach it.
     with FakeProvider() as fake:
         yield fake
 

@@ -40,6 +40,12 @@ from typing import Any
 __all__ = ["FakeProvider", "RecordedRequest", "ScriptedReply"]
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: hundreds of concurrent connections (load and
+    # fault tests) would wait seconds for SYN retransmits instead of reaching the handler.
+    request_queue_size = 2048
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """One request the fake received (headers lower-cased)."""
@@ -249,7 +255,7 @@ class FakeProvider:
         self.requests: list[RecordedRequest] = []
         self.default_content = "fake answer"
         self.model = "fake-model"
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server = _Server((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
