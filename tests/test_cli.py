@@ -225,3 +225,61 @@ def test_fake_provider_rejects_a_malformed_fail_option():
     result = cli("fake-provider", "--fail", "often", env={})
     assert result.returncode == 2
     assert "STATUS[:TIMES]" in result.stderr
+
+
+def _env(fake: FakeProvider, tmp_path: Path) -> dict[str, str]:
+    return {
+        "OPENAI_API_KEY": "dummy",
+        "OPENAI_BASE_URL": fake.base_url,
+        "CREATIVE_SERVICES_USAGE_DB": str(tmp_path / "u.db"),
+    }
+
+
+def test_generate_stream_prints_text_as_it_arrives(fake_provider: FakeProvider, tmp_path):
+    words = ["alpha ", "beta ", "gamma ", "delta ", "omega"]
+    fake_provider.stream(words, prompt_tokens=4, completion_tokens=5, chunk_delay=0.6)
+    clean = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "creative_services.cli", "generate", "hi", "--stream"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**clean, **_env(fake_provider, tmp_path)},
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.read(len("alpha "))
+        assert first == b"alpha "
+        still_streaming = process.poll() is None  # the rest is ~2 s away
+        rest, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert still_streaming
+    assert process.returncode == 0, err
+    assert (first + rest).decode() == "".join(words) + "\n"
+    with sqlite3.connect(tmp_path / "u.db") as conn:
+        assert conn.execute("SELECT prompt_tokens, completion_tokens FROM usage").fetchall() == [
+            (4, 5)
+        ]
+
+
+def test_generate_stream_failing_midway_exits_1_after_the_text_so_far(
+    fake_provider: FakeProvider, tmp_path
+):
+    fake_provider.stream(["one ", "two ", "three"], fail_after=2)
+    result = cli("generate", "hi", "--stream", env=_env(fake_provider, tmp_path))
+    assert result.returncode == 1
+    assert result.stdout.startswith("one two ")
+    assert result.stderr.count("\n") == 1  # one line, no traceback
+    assert result.stderr.startswith("creative-services: ")
+    with sqlite3.connect(tmp_path / "u.db") as conn:
+        assert conn.execute("SELECT outcome, usage_estimated FROM usage").fetchall() == [
+            ("error", 1)
+        ]
+
+
+def test_generate_stream_json_prints_the_whole_response(fake_provider: FakeProvider, tmp_path):
+    fake_provider.stream(["a", "b"], prompt_tokens=3, completion_tokens=2)
+    result = cli("generate", "hi", "--stream", "--json", env=_env(fake_provider, tmp_path))
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert (out["content"], out["usage"]["total_tokens"]) == ("ab", 5)

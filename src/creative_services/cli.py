@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--temperature", type=float)
     gen.add_argument("--timeout", type=float, help="seconds for the whole call (default 60)")
     gen.add_argument("--json", action="store_true", help="print the response as JSON")
+    gen.add_argument(
+        "--stream",
+        action="store_true",
+        help="print the answer as it arrives (with --json: at the end)",
+    )
     gen.add_argument("--usage-db", help="SQLite file for usage records")
     sub.add_parser("models", help="list the registry's active entries")
     usage = sub.add_parser("usage", help="summarise recorded usage from the SQLite store")
@@ -125,15 +130,26 @@ def _generate(registry: object, args: argparse.Namespace) -> int:
 
     assert isinstance(registry, LLMRegistry)
     client = DynamicLLMClient(registry, tracker=SQLiteUsageTracker(args.usage_db))
-    response = client.generate_sync(
-        args.prompt,
-        system_prompt=args.system,
-        tier=None if args.model else (args.tier or "standard"),
-        llm_name=args.model,
-        max_tokens=args.max_tokens,
-        temperature=args.temperature,
-        timeout=args.timeout,
-    )
+    request: dict[str, Any] = {
+        "system_prompt": args.system,
+        "tier": None if args.model else (args.tier or "standard"),
+        "llm_name": args.model,
+        "max_tokens": args.max_tokens,
+        "temperature": args.temperature,
+        "timeout": args.timeout,
+    }
+    if args.stream:
+        with client.stream_sync(args.prompt, **request) as stream:
+            for text in stream:
+                if not args.json:
+                    sys.stdout.write(text)
+                    sys.stdout.flush()
+        response = stream.response
+        if not args.json:
+            sys.stdout.write("\n")
+            return EXIT_OK
+    else:
+        response = client.generate_sync(args.prompt, **request)
     if args.json:
         out = {
             "content": response.content,
