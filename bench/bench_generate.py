@@ -24,8 +24,9 @@ Import time is measured in fresh interpreters: wall time of ``python -c "<import
 ``python -c pass`` (medians), ``-X importtime``'s cumulative time of ``creative_services``, and
 which heavy packages ``import creative_services`` loads.
 
-Writes ``bench/RESULTS.md`` and ``bench/results.json`` (``--no-write`` to skip). Anything in the
-existing RESULTS.md after the ``NOTES_MARKER`` line is kept.
+Prints its report. ``bench/run.py`` is the harness that writes ``bench/RESULTS.md`` (it reuses
+this module's fake server, measurement and import helpers); ``--write`` writes this report to
+``bench/generate_results.md`` and ``bench/generate_results.json`` instead.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 HERE = Path(__file__).resolve().parent
-RESULTS_MD = HERE / "RESULTS.md"
-RESULTS_JSON = HERE / "results.json"
+RESULTS_MD = HERE / "generate_results.md"
+RESULTS_JSON = HERE / "generate_results.json"
 NOTES_MARKER = "<!-- notes below this line are kept when the benchmark rewrites this file -->"
 
 MODEL = "gpt-4o-mini"
@@ -613,7 +614,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=64, help="untimed calls per configuration")
     parser.add_argument("--settle", type=float, default=0.05, help="seconds; see the docstring")
     parser.add_argument("--import-repeats", type=int, default=15)
-    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--write", action="store_true", help="also write generate_results.md")
     args = parser.parse_args()
     if args.calls < max(CONCURRENCIES) or args.rounds < 1 or args.import_repeats < 1:
         parser.error(f"need --calls >= {max(CONCURRENCIES)}, --rounds >= 1, --import-repeats >= 1")
@@ -639,7 +640,7 @@ def main() -> None:
     }
     report = render(results)
     print("\n" + report)
-    if not args.no_write:
+    if args.write:
         write(results)
         print(f"wrote {RESULTS_MD.relative_to(HERE.parent)} and {RESULTS_JSON.name}")
 

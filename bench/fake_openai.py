@@ -5,7 +5,10 @@ Run it as its own process so its CPU is not counted against the client being mea
     python bench/fake_openai.py [--port 0]
 
 It listens on 127.0.0.1, prints ``PORT <n>`` on the first stdout line once it is ready, and
-answers ``POST /v1/chat/completions`` at once with a fixed small completion (with usage).
+answers ``POST /v1/chat/completions`` at once with a fixed small completion (with usage), or,
+for ``"stream": true``, with a server-sent-event stream of ``STREAM_WORDS`` (30) content chunks,
+a finish chunk, a usage chunk when ``stream_options.include_usage`` is set, and ``[DONE]``
+(chunked transfer encoding, one HTTP chunk per event, written at once).
 ``GET /stats`` returns ``{"connections": ..., "requests": ...}`` so a benchmark can tell whether a
 client reuses its connections. HTTP/1.1 keep-alive; request bodies with Content-Length or chunked.
 It stops on SIGTERM/SIGINT or when stdin closes (so it never outlives its parent).
@@ -50,12 +53,70 @@ def _response(status: str, body: bytes, *, close: bool = False) -> bytes:
 
 
 OK = _response("200 OK", json.dumps(COMPLETION, separators=(",", ":")).encode())
+
+STREAM_WORDS = 30
+
+
+def _stream_response(include_usage: bool) -> bytes:
+    base = {k: COMPLETION[k] for k in ("id", "created", "model", "system_fingerprint")}
+    base["object"] = "chat.completion.chunk"
+
+    def chunk(delta: dict[str, object], finish: str | None = None) -> dict[str, object]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**base, "choices": [choice]}
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": f"word{i} "}) for i in range(STREAM_WORDS)]
+    events.append(chunk({}, "stop"))
+    if include_usage:
+        usage = {"prompt_tokens": 12, "completion_tokens": STREAM_WORDS, "total_tokens": 42}
+        events.append({**base, "choices": [], "usage": usage})
+    datas = [b"data: " + json.dumps(e, separators=(",", ":")).encode() + b"\n\n" for e in events]
+    datas.append(b"data: [DONE]\n\n")
+    body = b"".join(b"%x\r\n%s\r\n" % (len(d), d) for d in datas) + b"0\r\n\r\n"
+    head = (
+        "HTTP/1.1 200 OK\r\n"
+        "content-type: text/event-stream\r\n"
+        "transfer-encoding: chunked\r\n"
+        "x-request-id: req_bench\r\n"
+        "connection: keep-alive\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+STREAM = {True: _stream_response(True), False: _stream_response(False)}
 NOT_FOUND = _response("404 Not Found", b'{"error":{"message":"not found","type":"not_found"}}')
 
 
 class _Stats:
     connections = 0
     requests = 0
+    streams = 0
+
+
+def _wants_stream(body: bytes, headers: dict[str, str]) -> str:
+    """ "" for a plain completion, "plain" or "usage" (include_usage) for a stream."""
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = _dechunk(body)
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return ""
+    if not request.get("stream"):
+        return ""
+    options = request.get("stream_options") or {}
+    return "usage" if options.get("include_usage") else "plain"
+
+
+def _dechunk(body: bytes) -> bytes:
+    out, pos = bytearray(), 0
+    while True:
+        line_end = body.find(b"\r\n", pos)
+        size = int(body[pos:line_end].split(b";")[0], 16)
+        if size == 0:
+            return bytes(out)
+        out += body[line_end + 2 : line_end + 2 + size]
+        pos = line_end + 2 + size + 2
 
 
 class _HTTP(asyncio.Protocol):
@@ -93,15 +154,25 @@ class _HTTP(asyncio.Protocol):
             body_end = start + int(headers.get("content-length", "0") or 0)
             if len(self.buffer) < body_end:
                 return False
+        body = bytes(self.buffer[start:body_end])
         del self.buffer[:body_end]
         method, path, *_ = head[0].split(" ")
         path = path.split("?", 1)[0]
         assert self.transport is not None
         if method == "POST" and path.endswith("/chat/completions"):
             _Stats.requests += 1
-            self.transport.write(OK)
+            stream = b'"stream"' in body and _wants_stream(body, headers)
+            if stream:
+                _Stats.streams += 1
+                self.transport.write(STREAM[stream == "usage"])
+            else:
+                self.transport.write(OK)
         elif method == "GET" and path == "/stats":
-            stats = {"connections": _Stats.connections, "requests": _Stats.requests}
+            stats = {
+                "connections": _Stats.connections,
+                "requests": _Stats.requests,
+                "streams": _Stats.streams,
+            }
             self.transport.write(_response("200 OK", json.dumps(stats).encode()))
         else:
             self.transport.write(NOT_FOUND)

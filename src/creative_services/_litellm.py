@@ -88,6 +88,20 @@ def load() -> Any:
         litellm.suppress_debug_info = True  # it prints "Give Feedback / Get Help" to stdout
         litellm.telemetry = False
         litellm.num_retries = 0
+        # We price every call ourselves (pricing.py) and take a provider-reported cost only from
+        # the provider's own usage, never from LiteLLM's price-map bill. So LiteLLM's per-call
+        # cost calculation (about 15 % of its CPU per call, bench/RESULTS.md) is skipped for our
+        # calls, which carry a litellm_call_id with our prefix (build_kwargs); any other LiteLLM
+        # user in the process keeps its costs. LiteLLM calls it through this module attribute.
+        calculate = litellm.response_cost_calculator
+
+        def response_cost_calculator(**kwargs: Any) -> Any:
+            call_id = getattr(kwargs.get("litellm_logging_obj"), "litellm_call_id", None)
+            if isinstance(call_id, str) and call_id.startswith("creative-services-"):
+                return None  # LiteLLM's "cost unknown": no bill stamped on usage, no warning
+            return calculate(**kwargs)
+
+        litellm.response_cost_calculator = response_cost_calculator
         _litellm = litellm
         # Registered after LiteLLM's own atexit handlers, so it runs before them (LIFO).
         _sync.add_shutdown_hook(_close_clients)
@@ -142,6 +156,8 @@ def build_kwargs(
         # One retry layer only: ours (retry.py).
         "num_retries": 0,
         "max_retries": 0,
+        # Marks the call as ours for load()'s cost-calculator hook (LiteLLM makes a uuid4 else).
+        "litellm_call_id": "creative-services-" + os.urandom(16).hex(),
     }
     if api_base:
         kwargs["api_base"] = api_base
@@ -162,7 +178,7 @@ async def complete(
     try:
         response = await litellm.acompletion(**kwargs)
     except Exception as exc:
-        raise translate_error(exc, entry, secrets) from exc
+        raise translate_error(exc, entry, secrets) from scrub(exc, secrets)
     return _result(response, entry, kwargs)
 
 
@@ -319,7 +335,7 @@ async def open_stream(
     try:
         stream = await litellm.acompletion(**kwargs)
     except Exception as exc:
-        raise translate_error(exc, entry, secrets) from exc
+        raise translate_error(exc, entry, secrets) from scrub(exc, secrets)
     try:
         first = await stream.__anext__()
     except StopAsyncIteration:
@@ -327,7 +343,7 @@ async def open_stream(
     except BaseException as exc:
         await close_stream(stream)
         if isinstance(exc, Exception):
-            raise translate_error(exc, entry, secrets) from exc
+            raise translate_error(exc, entry, secrets) from scrub(exc, secrets)
         raise
     return stream, first
 
@@ -339,7 +355,7 @@ async def next_chunk(stream: Any, entry: LLMEntry, secrets: Sequence[str]) -> An
     except StopAsyncIteration:
         return None
     except Exception as exc:
-        raise translate_error(exc, entry, secrets) from exc
+        raise translate_error(exc, entry, secrets) from scrub(exc, secrets)
 
 
 async def close_stream(stream: Any) -> None:
@@ -555,6 +571,29 @@ def translate_error(exc: BaseException, entry: LLMEntry, secrets: Sequence[str])
             cls = ServiceUnavailableError
     prefix = f"{entry.provider} {fields['status_code']}: " if fields["status_code"] else ""
     return cls(redact(prefix + message, secrets), **fields)
+
+
+def scrub(exc: BaseException, secrets: Sequence[str]) -> BaseException:
+    """``exc`` and every exception it chains to, with secrets masked in what a traceback prints.
+
+    Our error is chained to the provider's exception (``raise ... from exc``), and a provider that
+    echoes the key (a 401, a ``?key=`` URL) puts it in that exception's message: masked in place.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        with contextlib.suppress(Exception):
+            current.args = tuple(
+                redact(a, secrets) if isinstance(a, str) else a for a in current.args
+            )
+        for name in ("message", "llm_provider_message"):
+            value = getattr(current, name, None)
+            if isinstance(value, str):
+                with contextlib.suppress(Exception):
+                    setattr(current, name, redact(value, secrets))
+        current = current.__cause__ or current.__context__
+    return exc
 
 
 def _root_cause(exc: BaseException) -> BaseException:
