@@ -5,13 +5,13 @@ from __future__ import annotations
 from creative_services.testing.fake_provider import FakeProvider
 
 
-def test_import_loads_no_litellm_openai_httpx_or_django(run_python):
+def test_import_loads_no_litellm_openai_httpx_django_or_asyncio(run_python):
     result = run_python(
         """
         import sys
         import creative_services
         from creative_services import DictRegistry, DynamicLLMClient, LLMTier
-        heavy = ("litellm", "openai", "httpx", "django", "aiohttp", "structlog", "tenacity")
+        heavy = ("litellm", "openai", "httpx", "django", "aiohttp", "structlog", "asyncio")
         print(sorted(m for m in sys.modules if m.split(".")[0] in heavy))
         """
     )

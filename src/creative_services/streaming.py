@@ -7,7 +7,6 @@ waiting, so a fast stream costs one thread hop per batch of chunks, not one per 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import threading
@@ -19,6 +18,7 @@ from creative_services.exceptions import StreamNotFinishedError
 from creative_services.types import LLMResponse
 
 if TYPE_CHECKING:
+    import asyncio
     from types import TracebackType
 
 __all__ = ["LLMStream", "SyncLLMStream"]
@@ -68,6 +68,8 @@ class _Pipe:
                 task.get_loop().call_soon_threadsafe(task.cancel)
 
     async def aget(self) -> str | _End:
+        import asyncio  # not at module import: asyncio costs ~20 ms, see bench/RESULTS.md
+
         while True:
             with self._lock:
                 if self._items:
@@ -94,6 +96,8 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 async def _produce(run: Coroutine[Any, Any, LLMResponse], pipe: _Pipe) -> None:
     """Background-loop side: run the call, then put the end marker (after the usage record)."""
+    import asyncio
+
     task = asyncio.current_task()
     assert task is not None
     response: LLMResponse | None = None
@@ -154,6 +158,8 @@ class _StreamBase:
         return self._pipe
 
     def _finish(self, item: _End) -> None:
+        import asyncio
+
         self._end = item
         error = item.error
         if error is None:
@@ -200,6 +206,8 @@ class LLMStream(_StreamBase):
         return self._begin()
 
     async def __anext__(self) -> str:
+        import asyncio
+
         if self._end is not None:
             raise StopAsyncIteration
         pipe = self._pipe or await self._abegin()
@@ -289,6 +297,8 @@ class SyncLLMStream(_StreamBase):
 
 def run_on_loop(run: Coroutine[Any, Any, LLMResponse], pipe: _Pipe) -> None:
     """Start ``run`` on the background loop, feeding ``pipe``."""
+    import asyncio
+
     from creative_services import _sync
 
     asyncio.run_coroutine_threadsafe(_produce(run, pipe), _sync.get_loop())
