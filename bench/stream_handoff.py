@@ -5,7 +5,8 @@ Run::
     uv run python bench/stream_handoff.py [--streams 200]
 
 ``streaming._Pipe.put`` wakes the consumer (``loop.call_soon_threadsafe``: a write to the loop's
-self-pipe and one more loop iteration) only when the consumer is waiting. Counts those wake-ups
+self-pipe and one more loop iteration) only when the consumer is waiting, and at most once per
+iteration of the library's loop (``_Pipe._wake``, scheduled with ``call_soon``). Counts those wake-ups
 per stream (30 content chunks from ``bench/fake_openai.py``) at concurrency 1 and 32, and the CPU
 one wake-up costs (``call_soon_threadsafe`` from another thread into an idle loop, timed alone).
 """
@@ -25,14 +26,17 @@ async def measure(streams: int, base: str) -> None:
     from creative_services import DictRegistry, DynamicLLMClient, InMemoryUsageTracker, streaming
 
     client = DynamicLLMClient(DictRegistry([_entry(base)]), tracker=InMemoryUsageTracker())
-    original = streaming._Pipe.put
+    original_put, original_wake = streaming._Pipe.put, streaming._Pipe._wake
     counts = {"puts": 0, "wakeups": 0}
 
     def put(self: streaming._Pipe, item: object) -> None:
         counts["puts"] += 1
+        original_put(self, item)  # type: ignore[arg-type]
+
+    def wake(self: streaming._Pipe) -> None:
         if self._waiter is not None:
             counts["wakeups"] += 1
-        original(self, item)  # type: ignore[arg-type]
+        original_wake(self)
 
     async def one() -> None:
         stream = client.stream(prompt=PROMPT, tier="standard")
@@ -41,6 +45,7 @@ async def measure(streams: int, base: str) -> None:
 
     await run_async(one, 64, 1)
     streaming._Pipe.put = put  # type: ignore[method-assign]
+    streaming._Pipe._wake = wake  # type: ignore[method-assign]
     try:
         for concurrency in (1, 32):
             counts.update(puts=0, wakeups=0)
@@ -50,7 +55,8 @@ async def measure(streams: int, base: str) -> None:
                 f"{counts['wakeups'] / streams:.1f} wake-ups of the caller's loop per stream"
             )
     finally:
-        streaming._Pipe.put = original  # type: ignore[method-assign]
+        streaming._Pipe.put = original_put  # type: ignore[method-assign]
+        streaming._Pipe._wake = original_wake  # type: ignore[method-assign]
 
     loop = asyncio.get_running_loop()
     n = 20_000

@@ -33,21 +33,40 @@ class _End:
 
 
 class _Pipe:
-    """One-producer, one-consumer hand-over of items between threads (and loops)."""
+    """One-producer, one-consumer hand-over of items between threads (and loops).
 
-    __slots__ = ("_items", "_lock", "_waiter", "cancelled", "task")
+    The producer (on the background loop) does not wake a waiting consumer at once: it schedules
+    one wake-up for the end of its loop iteration, so the chunks parsed from one network read
+    cross over together, for one thread hop instead of one per chunk.
+    """
+
+    __slots__ = ("_items", "_lock", "_waiter", "_wake_pending", "cancelled", "task")
 
     def __init__(self) -> None:
         self._items: deque[str | _End] = deque()
         self._lock = threading.Lock()
         self._waiter: Callable[[], object] | None = None
+        self._wake_pending = False
         self.task: asyncio.Task[None] | None = None
         self.cancelled = False
 
     def put(self, item: str | _End) -> None:
+        """Producer side, on the background loop."""
         with self._lock:
             self._items.append(item)
+            if self._wake_pending or self._waiter is None:
+                return
+            self._wake_pending = True
+        task = self.task
+        if task is None:  # not started through _produce (cannot happen for a real stream)
+            self._wake()
+        else:
+            task.get_loop().call_soon(self._wake)
+
+    def _wake(self) -> None:
+        with self._lock:
             waiter, self._waiter = self._waiter, None
+            self._wake_pending = False
         if waiter is not None:
             with contextlib.suppress(RuntimeError):  # the consumer's loop has closed meanwhile
                 waiter()
