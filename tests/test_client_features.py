@@ -269,3 +269,10 @@ async def test_provider_error_codes_pick_the_error_class(
     client = _client(_entry(fake_provider, "std", "standard"))
     with pytest.raises(error):
         await client.generate(prompt="hi")
+
+
+def test_asking_a_stream_for_the_cache_is_refused(fake_provider: FakeProvider) -> None:
+    client = _client(_entry(fake_provider, "std", "standard"), cache=InMemoryResponseCache())
+    with pytest.raises(InvalidRequestError, match="streams are not cached"):
+        client.stream_sync(prompt="q", cache=True)
+    assert fake_provider.requests == []

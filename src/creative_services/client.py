@@ -269,7 +269,7 @@ class DynamicLLMClient:
         timeout: float | None = None,
         metadata: Mapping[str, Any] | None = None,
         response_format: Any = None,
-        cache: bool = True,
+        cache: bool = False,
         escalate: Escalate = False,
         **provider_params: Any,
     ) -> LLMStream:
@@ -287,7 +287,7 @@ class DynamicLLMClient:
             call = self._prepare(
                 prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens,
                 temperature, timeout, metadata, user_id, tenant_id, provider_params,
-                response_format=response_format, cache=False, escalate=escalate,
+                response_format=response_format, cache=cache, escalate=escalate, stream=True,
             )  # fmt: skip
             run_on_loop(self._run(call, sink=pipe), pipe)
 
@@ -309,7 +309,7 @@ class DynamicLLMClient:
         timeout: float | None = None,
         metadata: Mapping[str, Any] | None = None,
         response_format: Any = None,
-        cache: bool = True,
+        cache: bool = False,
         escalate: Escalate = False,
         **provider_params: Any,
     ) -> SyncLLMStream:
@@ -323,7 +323,7 @@ class DynamicLLMClient:
         call = self._prepare(
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
             timeout, metadata, user_id, tenant_id, provider_params,
-            response_format=response_format, cache=False, escalate=escalate,
+            response_format=response_format, cache=cache, escalate=escalate, stream=True,
         )  # fmt: skip
         return SyncLLMStream(lambda pipe: run_on_loop(self._run(call, sink=pipe), pipe))
 
@@ -348,8 +348,14 @@ class DynamicLLMClient:
         response_format: Any = None,
         cache: bool = True,
         escalate: Escalate = False,
+        stream: bool = False,
     ) -> _Call:
         """Step 1: validate everything and pick the candidates, before any network call."""
+        if stream and cache:
+            raise InvalidRequestError(
+                "streams are not cached: call generate() to use the response cache",
+                param="cache",
+            )
         if self._closed:
             raise ConfigurationError("this DynamicLLMClient is closed; create a new one")
         chosen = [
