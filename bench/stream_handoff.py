@@ -4,11 +4,12 @@ Run::
 
     uv run python bench/stream_handoff.py [--streams 200]
 
-``streaming._Pipe.put`` wakes the consumer (``loop.call_soon_threadsafe``: a write to the loop's
-self-pipe and one more loop iteration) only when the consumer is waiting, and at most once per
-iteration of the library's loop (``_Pipe._wake``, scheduled with ``call_soon``). Counts those wake-ups
-per stream (30 content chunks from ``bench/fake_openai.py``) at concurrency 1 and 32, and the CPU
-one wake-up costs (``call_soon_threadsafe`` from another thread into an idle loop, timed alone).
+``streaming._Pipe.put`` wakes the consumer (``loop.call_soon_threadsafe``: a write to the
+loop's self-pipe and one more loop iteration) only when the consumer is waiting, and at most once
+per iteration of the library's loop (``_Pipe._wake``, scheduled with ``call_soon``). Counts those
+wake-ups per stream (30 content chunks from ``bench/fake_openai.py``) at concurrency 1 and 32,
+and the CPU one wake-up costs (``call_soon_threadsafe`` from another thread into an idle loop,
+timed alone).
 """
 
 from __future__ import annotations
