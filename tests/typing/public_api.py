@@ -7,13 +7,20 @@ from decimal import Decimal
 from creative_services import (
     DictRegistry,
     DynamicLLMClient,
+    InMemoryResponseCache,
     InMemoryUsageTracker,
     LLMEntry,
     LLMResponse,
+    LLMStream,
     LLMTier,
     RetryPolicy,
     Secret,
+    StructuredOutputError,
+    ToolCall,
+    Usage,
+    warmup,
 )
+from creative_services.testing import FakeLLM, capture_usage, override_registry
 
 
 async def seed_example() -> str | None:
@@ -38,3 +45,39 @@ def entries_accept_plain_values() -> tuple[Secret, Decimal | None]:
     )
     cost = client.generate_sync(prompt="hi", llm_name="a").cost
     return entry.api_key, cost
+
+
+async def streaming_is_typed(client: DynamicLLMClient) -> tuple[str, int]:
+    stream: LLMStream = client.stream(prompt="hi", tier="economy")
+    parts: list[str] = []
+    async with stream:
+        async for text in stream:
+            parts.append(text)
+    with client.stream_sync(prompt="hi") as sync_stream:
+        parts.extend(sync_stream)
+    usage: Usage = stream.response.usage
+    return "".join(parts), usage.total_tokens
+
+
+def tool_calls_are_typed(response: LLMResponse) -> list[tuple[str | None, str, str]]:
+    calls: tuple[ToolCall, ...] = response.tool_calls
+    return [(call["id"], call["name"], call["arguments"]) for call in calls]
+
+
+async def features_are_typed(client: DynamicLLMClient) -> bool:
+    cached = DynamicLLMClient(DictRegistry.from_env(), cache=InMemoryResponseCache(ttl=60))
+    response = await cached.generate(
+        prompt="hi", tier=LLMTier.ECONOMY, escalate=True, response_format={"type": "json_object"}
+    )
+    try:
+        await client.generate(prompt="hi", escalate=[LLMTier.STANDARD, "local"], cache=False)
+    except StructuredOutputError as exc:
+        return exc.raw is not None
+    return response.cache_hit
+
+
+def testing_kit_is_typed() -> int:
+    with FakeLLM() as fake, override_registry(fake), capture_usage() as records:
+        fake.reply("ok")
+        warmup()
+    return len(records)
