@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -176,12 +177,8 @@ def _fake_entry(fake: FakeProvider, name: str = "fake", **overrides: Any) -> LLM
 
 
 def _fake_client(*entries: LLMEntry, **kwargs: Any) -> DynamicLLMClient:
-    return DynamicLLMClient(
-        DictRegistry(list(entries)),
-        tracker=InMemoryUsageTracker(),
-        retry_policy=RetryPolicy(jitter=0.0, base_delay=0.01),
-        **kwargs,
-    )
+    kwargs.setdefault("retry_policy", RetryPolicy(jitter=0.0, base_delay=0.01))
+    return DynamicLLMClient(DictRegistry(list(entries)), tracker=InMemoryUsageTracker(), **kwargs)
 
 
 async def _wait_for_records(client: DynamicLLMClient, count: int) -> list[UsageRecord]:
@@ -341,3 +338,90 @@ async def test_stream_cut_short_settles_its_budget_with_the_partial_cost(
     assert list(budget.spent.values()) == [record.cost]
     assert record.cost is not None
     assert record.cost > 0
+
+
+async def test_a_stream_dropped_before_any_text_still_falls_back(
+    fake_provider: FakeProvider,
+) -> None:
+    # OpenAI-style streams open with a role-only chunk: a drop right after it lost no text.
+    fake_provider.stream(["never"], fail_after=0)
+    fake_provider.stream(["from ", "backup"])
+    first = _fake_entry(fake_provider, priority=1)
+    second = _fake_entry(fake_provider, name="second", priority=2, api_key="other-key")
+    client = _fake_client(first, second, retry_policy=RetryPolicy(max_retries=0))
+
+    stream = client.stream(prompt="hi")
+    assert [text async for text in stream] == ["from ", "backup"]
+    assert stream.response.entry.name == "second"
+    [record] = client.tracker.records  # type: ignore[attr-defined]
+    assert (record.entry_name, record.outcome, record.attempts) == ("second", "success", 2)
+
+
+def test_close_from_another_thread_ends_the_reading_thread(fake_provider: FakeProvider) -> None:
+    fake_provider.stream(WORDS, chunk_delay=0.05)
+    client = _fake_client(_fake_entry(fake_provider))
+    stream = client.stream_sync(prompt="hi")
+    got: list[str] = []
+    first = threading.Event()
+
+    def read() -> None:
+        for text in stream:
+            got.append(text)
+            first.set()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert first.wait(10)
+    stream.close()  # a "stop" button, on another thread than the one iterating
+    reader.join(10)
+    assert not reader.is_alive()
+    assert 1 <= len(got) < len(WORDS)
+    [record] = client.tracker.records  # type: ignore[attr-defined]
+    assert record.outcome == "cancelled"
+
+
+async def test_aclose_from_another_task_ends_the_reading_task(
+    fake_provider: FakeProvider,
+) -> None:
+    fake_provider.stream(WORDS, chunk_delay=0.05)
+    client = _fake_client(_fake_entry(fake_provider))
+    stream = client.stream(prompt="hi")
+    first = asyncio.Event()
+
+    async def read() -> int:
+        count = 0
+        async for _ in stream:
+            count += 1
+            first.set()
+        return count
+
+    reader = asyncio.create_task(read())
+    await asyncio.wait_for(first.wait(), 10)
+    await stream.aclose()
+    assert 1 <= await asyncio.wait_for(reader, 10) < len(WORDS)
+    assert len(client.tracker.records) == 1  # type: ignore[attr-defined]
+
+
+async def test_a_stream_that_failed_to_start_stays_failed(fake_provider: FakeProvider) -> None:
+    client = _fake_client(_fake_entry(fake_provider))
+    stream = client.stream(prompt="hi", temperature=-5)
+    with pytest.raises(InvalidRequestError, match="temperature"):
+        await stream.__anext__()
+    with pytest.raises(StopAsyncIteration):
+        await stream.__anext__()
+    assert fake_provider.requests == []
+
+
+async def test_a_cancelled_read_does_not_pass_for_the_end_of_the_text(
+    fake_provider: FakeProvider,
+) -> None:
+    fake_provider.stream(WORDS, chunk_delay=0.5)
+    client = _fake_client(_fake_entry(fake_provider))
+    stream = client.stream(prompt="hi")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(stream.__anext__(), 0.2)  # a per-chunk idle timeout
+    with pytest.raises(StreamNotFinishedError, match="incomplete"):
+        async for _ in stream:
+            pass
+    [record] = await _wait_for_records(client, 1)
+    assert record.outcome == "cancelled"

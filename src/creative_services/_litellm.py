@@ -49,6 +49,7 @@ from creative_services.retry import parse_retry_after
 from creative_services.types import LLMEntry, ToolCall, Usage
 
 __all__ = [
+    "OpenedStream",
     "ProviderResult",
     "StreamAccumulator",
     "close_stream",
@@ -323,11 +324,35 @@ def provider_usage(stream: Any) -> Any:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class OpenedStream:
+    """A stream whose first output (text, a tool call or a finish reason) has arrived."""
+
+    stream: Any
+    chunks: list[Any]
+    """Every chunk read so far, the first output last (the role-only opening chunk before it)."""
+    exhausted: bool
+
+
+def _has_output(chunk: Any) -> bool:
+    choices = getattr(chunk, "choices", None)
+    if not choices:
+        return False
+    choice = choices[0]
+    delta = getattr(choice, "delta", None)
+    return bool(
+        getattr(delta, "content", None)
+        or getattr(delta, "tool_calls", None)
+        or getattr(choice, "finish_reason", None)
+    )
+
+
 async def open_stream(
     kwargs: dict[str, Any], entry: LLMEntry, secrets: Sequence[str]
-) -> tuple[Any, Any]:
-    """Start a streamed call and wait for its first chunk, so that every failure a retry or a
-    fallback can still fix happens here. Returns (stream, first chunk or None if empty).
+) -> OpenedStream:
+    """Start a streamed call and read until its first output, so that every failure a retry or
+    a fallback can still fix (nothing has reached the caller) happens here. OpenAI-style
+    streams open with a chunk that only names the role: that one does not count.
 
     Raises: LLMError (translated).
     """
@@ -336,16 +361,20 @@ async def open_stream(
         stream = await litellm.acompletion(**kwargs)
     except Exception as exc:
         raise translate_error(exc, entry, secrets) from scrub(exc, secrets)
+    chunks: list[Any] = []
     try:
-        first = await stream.__anext__()
+        while True:
+            chunk = await stream.__anext__()
+            chunks.append(chunk)
+            if _has_output(chunk):
+                return OpenedStream(stream, chunks, exhausted=False)
     except StopAsyncIteration:
-        return stream, None
+        return OpenedStream(stream, chunks, exhausted=True)
     except BaseException as exc:
         await close_stream(stream)
         if isinstance(exc, Exception):
             raise translate_error(exc, entry, secrets) from scrub(exc, secrets)
         raise
-    return stream, first
 
 
 async def next_chunk(stream: Any, entry: LLMEntry, secrets: Sequence[str]) -> Any:

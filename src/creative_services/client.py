@@ -64,6 +64,7 @@ from creative_services.types import (
 )
 
 if TYPE_CHECKING:
+    from creative_services import _litellm as _litellm_types
     from creative_services._litellm import ProviderResult
 
 __all__ = ["DynamicLLMClient"]
@@ -277,8 +278,8 @@ class DynamicLLMClient:
 
         Same arguments as :meth:`generate`. The call starts when iteration (or ``async with``)
         starts; argument and configuration errors are raised there, before any network call.
-        Retries and fallbacks happen only before the first chunk. ``timeout`` bounds the wait
-        for the first chunk; after it, each read may take up to ``timeout``.
+        Retries and fallbacks happen only before the first text (or tool call) reaches you.
+        ``timeout`` bounds the wait for it; after it, each read may take up to ``timeout``.
 
         Raises (while iterating): the errors of :meth:`generate`.
         """
@@ -428,7 +429,7 @@ class DynamicLLMClient:
         """Steps 4-7 on the background loop: call, price, record, return.
 
         With a ``sink`` the call is streamed: text deltas go to the sink as they arrive; retries
-        and fallbacks happen only before the first chunk.
+        and fallbacks happen only before the first output (text, tool call) arrives.
         """
         import asyncio
         import random
@@ -517,7 +518,7 @@ class DynamicLLMClient:
                         raise _deadline_error(entry, call.timeout)
                     try:
                         async with asyncio.timeout(left):
-                            if sink is not None:  # opened = the first chunk has arrived
+                            if sink is not None:  # opened = the first output has arrived
                                 return await _litellm.open_stream(kwargs, entry, secrets)
                             return await _litellm.complete(kwargs, entry, secrets)
                     except TimeoutError:
@@ -599,7 +600,7 @@ class DynamicLLMClient:
 
     async def _drain(
         self,
-        opened: tuple[Any, Any],
+        opened: _litellm_types.OpenedStream,
         sink: _Pipe,
         state: _CallState,
         call: _Call,
@@ -614,10 +615,15 @@ class DynamicLLMClient:
         """
         from creative_services import _litellm
 
-        stream, chunk = opened
+        stream = opened.stream
         acc = _litellm.StreamAccumulator(kwargs)
         finished = False
         try:
+            for chunk in opened.chunks:
+                text = acc.feed(chunk)
+                if text:
+                    sink.put(text)
+            chunk = None if opened.exhausted else await _litellm.next_chunk(stream, entry, secrets)
             while chunk is not None:
                 text = acc.feed(chunk)
                 if text:

@@ -33,20 +33,23 @@ class _End:
 
 
 class _Pipe:
-    """One-producer, one-consumer hand-over of items between threads (and loops).
+    """One-producer hand-over of items between threads (and loops).
 
     The producer (on the background loop) does not wake a waiting consumer at once: it schedules
     one wake-up for the end of its loop iteration, so the chunks parsed from one network read
-    cross over together, for one thread hop instead of one per chunk.
+    cross over together, for one thread hop instead of one per chunk. The end marker stays once
+    taken, so a second consumer (``close()`` from another thread while one iterates) and the
+    iterating one both see the end; every waiter is woken.
     """
 
-    __slots__ = ("_items", "_lock", "_waiter", "_wake_pending", "cancelled", "task")
+    __slots__ = ("_final", "_items", "_lock", "_waiters", "_wake_pending", "cancelled", "task")
 
     def __init__(self) -> None:
         self._items: deque[str | _End] = deque()
         self._lock = threading.Lock()
-        self._waiter: Callable[[], object] | None = None
+        self._waiters: list[Callable[[], object]] = []
         self._wake_pending = False
+        self._final: _End | None = None
         self.task: asyncio.Task[None] | None = None
         self.cancelled = False
 
@@ -54,7 +57,7 @@ class _Pipe:
         """Producer side, on the background loop."""
         with self._lock:
             self._items.append(item)
-            if self._wake_pending or self._waiter is None:
+            if self._wake_pending or not self._waiters:
                 return
             self._wake_pending = True
         task = self.task
@@ -65,11 +68,20 @@ class _Pipe:
 
     def _wake(self) -> None:
         with self._lock:
-            waiter, self._waiter = self._waiter, None
+            waiters, self._waiters = self._waiters, []
             self._wake_pending = False
-        if waiter is not None:
+        for waiter in waiters:
             with contextlib.suppress(RuntimeError):  # the consumer's loop has closed meanwhile
                 waiter()
+
+    def _take(self) -> str | _End | None:
+        """Under the lock: the next item, the end again once it was taken, or None."""
+        if self._items:
+            item = self._items.popleft()
+            if isinstance(item, _End):
+                self._final = item
+            return item
+        return self._final
 
     def started(self, task: asyncio.Task[None]) -> bool:
         """Producer side: register the task; False when the consumer already cancelled."""
@@ -91,20 +103,22 @@ class _Pipe:
 
         while True:
             with self._lock:
-                if self._items:
-                    return self._items.popleft()
+                item = self._take()
+                if item is not None:
+                    return item
                 loop = asyncio.get_running_loop()
                 future: asyncio.Future[None] = loop.create_future()
-                self._waiter = functools.partial(loop.call_soon_threadsafe, _resolve, future)
+                self._waiters.append(functools.partial(loop.call_soon_threadsafe, _resolve, future))
             await future
 
     def get(self) -> str | _End:
         while True:
             with self._lock:
-                if self._items:
-                    return self._items.popleft()
+                item = self._take()
+                if item is not None:
+                    return item
                 event = threading.Event()
-                self._waiter = event.set
+                self._waiters.append(event.set)
             event.wait()
 
 
@@ -134,7 +148,7 @@ async def _produce(run: Coroutine[Any, Any, LLMResponse], pipe: _Pipe) -> None:
 
 
 class _StreamBase:
-    __slots__ = ("__weakref__", "_before", "_end", "_pipe", "_start")
+    __slots__ = ("__weakref__", "_before", "_closing", "_end", "_pipe", "_start")
 
     def __init__(
         self,
@@ -145,6 +159,7 @@ class _StreamBase:
         self._before = before
         self._pipe: _Pipe | None = None
         self._end: _End | None = None
+        self._closing = False
 
     @property
     def response(self) -> LLMResponse:
@@ -169,10 +184,15 @@ class _StreamBase:
 
     def _begin(self) -> _Pipe:
         if self._pipe is None:
-            assert self._start is not None
+            if self._start is None:  # its start failed before (bad arguments): nothing to read
+                raise StreamNotFinishedError("this stream failed to start; create a new one")
             pipe = _Pipe()
             start, self._start = self._start, None
-            start(pipe)
+            try:
+                start(pipe)
+            except BaseException as exc:
+                self._end = _End(None, exc)
+                raise
             self._pipe = pipe
         return self._pipe
 
@@ -184,8 +204,13 @@ class _StreamBase:
         if error is None:
             return
         if isinstance(error, asyncio.CancelledError):
+            if self._closing:
+                return  # close()/aclose() asked for it
             if self._pipe is not None and self._pipe.cancelled:
-                return  # we asked for it
+                raise StreamNotFinishedError(
+                    "the stream was cancelled before its end (a read of it was cancelled, e.g. "
+                    "by a timeout): its text is incomplete"
+                ) from error
             # Not our doing (the background loop is shutting down): never end the text silently.
             raise StreamNotFinishedError(
                 "the stream was stopped before its end because the library's background loop "
@@ -260,6 +285,7 @@ class LLMStream(_StreamBase):
             return
         if self._end is not None:
             return
+        self._closing = True
         self._cancel()
         while True:
             item = await self._pipe.aget()
@@ -306,6 +332,7 @@ class SyncLLMStream(_StreamBase):
             return
         if self._end is not None:
             return
+        self._closing = True
         self._cancel()
         while True:
             item = self._pipe.get()
