@@ -26,6 +26,7 @@ from creative_services import (
     LLMEntry,
     NoActiveEntryError,
     RetryPolicy,
+    ServiceUnavailableError,
     StructuredOutputError,
 )
 from creative_services.testing.cassettes import use_cassette
@@ -276,3 +277,25 @@ def test_asking_a_stream_for_the_cache_is_refused(fake_provider: FakeProvider) -
     with pytest.raises(InvalidRequestError, match="streams are not cached"):
         client.stream_sync(prompt="q", cache=True)
     assert fake_provider.requests == []
+
+
+async def test_escalation_reserves_per_tier_reached(fake_provider: FakeProvider) -> None:
+    budget = InMemoryBudget([BudgetLimit("global", "day", Decimal("0.10"))])
+    client = _client(
+        _entry(fake_provider, "eco", "economy", cost_per_1k_input="0.001",
+               cost_per_1k_output="0.002"),
+        _entry(fake_provider, "prem", "premium", cost_per_1k_input="60", cost_per_1k_output="120"),
+        budget=budget,
+    )  # fmt: skip
+    # Premium's worst case (~$120) is far over the budget: economy alone still gets through.
+    response = await client.generate(prompt="hi", tier="economy", escalate=True, max_tokens=1000)
+    assert response.entry.name == "eco"
+
+    # When economy fails, the budget has no room to escalate: economy's error, with a note.
+    fake_provider.fail(503)
+    with pytest.raises(ServiceUnavailableError) as info:
+        await client.generate(prompt="hi", tier="economy", escalate=True, max_tokens=1000)
+    assert any("not escalated further" in note for note in info.value.__notes__)
+    assert [r.body["model"] for r in fake_provider.requests] == ["gpt-4o", "gpt-4o"]
+    assert all(v == 0 for v in budget.reserved.values())  # every reservation settled or released
+    assert sum(budget.spent.values()) == response.cost

@@ -41,6 +41,7 @@ from creative_services.cache import (
 from creative_services.exceptions import (
     AllModelsFailedError,
     AuthenticationError,
+    BudgetExceededError,
     ConfigurationError,
     InvalidRequestError,
     LLMError,
@@ -455,7 +456,9 @@ class DynamicLLMClient:
                 messages=call.messages,
                 stream=sink is not None,
             )
-        reservation: Reservation | None = None
+        reservations: list[Reservation] = []
+        reserved_tiers: set[LLMTier] = set()
+        budget_stop: BudgetExceededError | None = None
         try:
             if call.cache_keys and sink is None and self.cache is not None:
                 hit = await cache_lookup(self.cache, call.cache_keys)
@@ -471,13 +474,6 @@ class DynamicLLMClient:
                         response = dataclasses.replace(response, parsed=parsed)
                     outcome = "success"
                     return response
-            if self.budget is not None:
-                reservation = await self.budget.areserve(
-                    request_id=state.request_id,
-                    amount=self._worst_case_cost(call),
-                    user_id=call.user_id,
-                    tenant_id=call.tenant_id,
-                )
             for index, (entry, key) in enumerate(zip(call.candidates, call.keys, strict=True)):
                 if (
                     state.entry is not None
@@ -486,6 +482,28 @@ class DynamicLLMClient:
                     and not should_escalate(state.failures[-1])
                 ):
                     break  # a higher tier would not fix this failure (budget, content policy)
+                if self.budget is not None and entry.tier not in reserved_tiers:
+                    # Reserve per tier: a call that may escalate holds the worst case of the
+                    # tiers it has reached, not of the priciest one it might reach.
+                    reserved_tiers.add(entry.tier)
+                    need = self._worst_case_cost(call, _through_tier(call.candidates, index))
+                    extra = need - sum((r.amount for r in reservations), Decimal(0))
+                    if extra > 0 or not reservations:
+                        suffix = f":{len(reservations)}" if reservations else ""
+                        try:
+                            reservations.append(
+                                await self.budget.areserve(
+                                    request_id=state.request_id + suffix,
+                                    amount=max(extra, Decimal(0)),
+                                    user_id=call.user_id,
+                                    tenant_id=call.tenant_id,
+                                )
+                            )
+                        except BudgetExceededError as exc:
+                            if not state.failures:
+                                raise
+                            budget_stop = exc  # no budget left to escalate into this tier
+                            break
                 if key is not None and key in refused_keys:
                     continue  # a 401 on this key will not go away on another entry using it
                 remaining = deadline - self._clock()
@@ -558,7 +576,10 @@ class DynamicLLMClient:
                     await cache_store(self.cache, call.cache_keys[index], response)
                 outcome = "success"
                 return response
-            raise self._failure(call, state)
+            failure = self._failure(call, state)
+            if budget_stop is not None:
+                failure.add_note(f"not escalated further: {budget_stop}")
+            raise failure
         except asyncio.CancelledError as exc:
             outcome, error = "cancelled", exc
             raise
@@ -575,7 +596,7 @@ class DynamicLLMClient:
             # while they run (the caller gave up) must not cut the books short.
             books = asyncio.ensure_future(
                 self._books(
-                    reservation, call, state, response_for_books, outcome, error, started, handoff
+                    reservations, call, state, response_for_books, outcome, error, started, handoff
                 )
             )
             _books_in_flight.add(books)
@@ -584,7 +605,7 @@ class DynamicLLMClient:
 
     async def _books(
         self,
-        reservation: Reservation | None,
+        reservations: list[Reservation],
         call: _Call,
         state: _CallState,
         response: LLMResponse | None,
@@ -593,9 +614,9 @@ class DynamicLLMClient:
         started: float,
         handoff: _Handoff | None,
     ) -> None:
-        """Settle the reservation and write the usage record (neither ever raises)."""
-        if reservation is not None:
-            await self._settle(reservation, response)
+        """Settle the reservations and write the usage record (neither ever raises)."""
+        for i, reservation in enumerate(reservations):  # the first takes the cost, others go
+            await self._settle(reservation, response if i == 0 else None)
         await self._record(call, state, response, outcome, error, started, handoff)
 
     async def _drain(
@@ -636,14 +657,14 @@ class DynamicLLMClient:
                 state.partial = (entry, acc.result(None))
                 await _litellm.close_stream(stream)
 
-    def _worst_case_cost(self, call: _Call) -> Decimal:
-        """The most this call can cost: the priciest candidate, a generous prompt size and
+    def _worst_case_cost(self, call: _Call, entries: Sequence[LLMEntry]) -> Decimal:
+        """The most this call can cost on ``entries``: the priciest, a generous prompt size and
         every output token allowed. Unknown prices count as 0 (they cannot be enforced)."""
         from creative_services import _litellm
 
         prompt = estimate_prompt_tokens(call.messages)
         worst = Decimal(0)
-        for entry in call.candidates:
+        for entry in entries:
             usage = Usage(
                 prompt_tokens=prompt, completion_tokens=call.max_tokens or entry.max_tokens
             )
@@ -836,6 +857,15 @@ class _Call:
     params: dict[str, Any]
     output: OutputSpec | None = None
     cache_keys: list[str] = field(default_factory=list)
+
+
+def _through_tier(candidates: Sequence[LLMEntry], index: int) -> Sequence[LLMEntry]:
+    """The candidates up to the last one of ``candidates[index]``'s tier (tiers come grouped)."""
+    tier = candidates[index].tier
+    end = index
+    while end + 1 < len(candidates) and candidates[end + 1].tier is tier:
+        end += 1
+    return candidates[: end + 1]
 
 
 def _deadline_error(entry: LLMEntry, timeout: float) -> LLMTimeoutError:
