@@ -170,3 +170,25 @@ async def test_async_stream_without_usage_option_has_no_usage_chunk():
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == '"This is a test."'
     assert stream.response.usage.completion_tokens == 5
     assert len(tracker.records) == 1
+
+
+def test_a_model_no_entry_serves_borrows_only_the_providers_key_and_endpoint(fake_provider):
+    reg = DictRegistry(
+        [LLMEntry(id=7, name="cheap", provider="openai", model_name="gpt-4o-mini",
+                  tier="economy", api_key="k", api_endpoint=fake_provider.base_url,
+                  temperature=0.2, extra_params={"seed": 42}, cost_per_1k_input="0.1",
+                  cost_per_1k_output="0.2")]
+    )  # fmt: skip
+    tracker = InMemoryUsageTracker()
+    client = OpenAI(reg, tracker=tracker)
+    client.chat.completions.create(
+        model="openai/gpt-4o", messages=[{"role": "user", "content": "x"}]
+    )
+
+    body = fake_provider.requests[0].body
+    assert body["model"] == "gpt-4o"
+    assert "seed" not in body  # the cheap entry's extra parameters stay with it
+    assert body["temperature"] != 0.2
+    [record] = tracker.records
+    assert (record.llm_id, record.model) == (None, "gpt-4o")  # not booked on entry 7
+    assert record.cost_source != "entry"  # gpt-4o is not priced at gpt-4o-mini's rates

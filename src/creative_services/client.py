@@ -48,7 +48,7 @@ from creative_services.exceptions import (
     LLMTimeoutError,
 )
 from creative_services.pricing import resolve_cost
-from creative_services.registry import LLMRegistry
+from creative_services.registry import BaseRegistry, LLMRegistry
 from creative_services.retry import Decision, RetryPolicy, retry_call
 from creative_services.routing import escalation_candidates, escalation_path, should_escalate
 from creative_services.streaming import LLMStream, SyncLLMStream, _Pipe, run_on_loop
@@ -138,11 +138,13 @@ class DynamicLLMClient:
         return f"DynamicLLMClient(registry={self.registry!r}, tracker={self.tracker!r})"
 
     def for_entry(self, entry: LLMEntry) -> DynamicLLMClient:
-        """A client for exactly ``entry`` that shares this one's tracker, budget and policy."""
-        from creative_services.registry import DictRegistry
+        """A client for exactly ``entry`` that shares this one's tracker, budget and policy.
 
+        ``entry`` is used as it is: an entry without an id keeps none (its usage records have
+        ``llm_id=None``), so it is never booked on a registry row it does not belong to.
+        """
         twin = DynamicLLMClient(
-            DictRegistry([entry]),
+            _OneEntry(entry),
             tracker=self.tracker,
             budget=self.budget,
             retry_policy=self.retry_policy,
@@ -857,6 +859,16 @@ class _Call:
     params: dict[str, Any]
     output: OutputSpec | None = None
     cache_keys: list[str] = field(default_factory=list)
+
+
+class _OneEntry(BaseRegistry):
+    """A registry of exactly one entry, kept as given (no id assigned)."""
+
+    def __init__(self, entry: LLMEntry) -> None:
+        self._entries = (entry,)
+
+    def all_entries(self) -> Sequence[LLMEntry]:
+        return self._entries
 
 
 def _through_tier(candidates: Sequence[LLMEntry], index: int) -> Sequence[LLMEntry]:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from creative_services.bridges import default_client
@@ -53,8 +52,10 @@ def resolve_model(registry: LLMRegistry, model: str) -> dict[str, Any] | LLMEntr
     A tier or an entry name gives ``generate()`` keyword arguments. A model id that an active
     entry serves (``gpt-4o-mini`` or ``openai/gpt-4o-mini``) selects that entry. Any other model
     id that a configured provider offers (``openai/gpt-4o``, or ``gpt-4o`` which LiteLLM's model
-    map places at OpenAI) gives an :class:`LLMEntry` for exactly that model, using the key and
-    endpoint of that provider's first active entry; it is never swapped for another model.
+    map places at OpenAI) gives an :class:`LLMEntry` for exactly that model, using only the key
+    and endpoint of that provider's first active entry (no id: its usage records carry the model
+    and ``llm_id=None``; default tuning; LiteLLM's prices); it is never swapped for another
+    model.
     """
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequestError(
@@ -76,12 +77,16 @@ def resolve_model(registry: LLMRegistry, model: str) -> dict[str, Any] | LLMEntr
         provider, name = _litellm.provider_of(model) or "", model
     for entry in active:
         if entry.provider == provider:
-            return replace(
-                entry,
+            # Only the provider's key and endpoint are borrowed: not the entry's id (the usage
+            # record would point at another model's row), prices, tuning or extra parameters.
+            return LLMEntry(
                 name=f"{provider}/{name}",
+                provider=provider,
                 model_name=name,
-                cost_per_1k_input=None,
-                cost_per_1k_output=None,
+                tier=entry.tier,
+                api_key=entry.api_key,
+                api_key_env=entry.api_key_env,
+                api_endpoint=entry.api_endpoint,
             )
     raise UnknownModelError(
         f"no active registry entry serves model {model!r} and no configured provider offers "
