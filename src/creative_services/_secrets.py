@@ -12,12 +12,6 @@ __all__ = ["KEY_SHAPES", "KEY_SHAPES_BY_KIND", "MASK", "key_kind", "redact"]
 
 MASK = "**********"
 
-KEY_SHAPES = re.compile(
-    r"\b(sk-ant-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{20,}"
-    r"|gsk_[A-Za-z0-9]{16,}|xai-[A-Za-z0-9]{16,}|Bearer\s+[A-Za-z0-9._\-]{16,})"
-)
-"""Strings shaped like an OpenAI, Anthropic, Gemini, Groq or xAI key, or a bearer token."""
-
 KEY_SHAPES_BY_KIND: dict[str, re.Pattern[str]] = {
     kind: re.compile(rf"\b{pattern}")
     for kind, pattern in (
@@ -36,8 +30,10 @@ KEY_SHAPES_BY_KIND: dict[str, re.Pattern[str]] = {
         ("a bearer token", r"Bearer\s+[A-Za-z0-9._\-]{16,}"),
     )
 }
-"""The cassette linter's shapes, most specific first, each named for its message; a superset
-of :data:`KEY_SHAPES` (which redaction uses)."""
+"""Every key shape we know, most specific first, each named for the cassette linter's message."""
+
+KEY_SHAPES = re.compile("|".join(f"(?:{p.pattern})" for p in KEY_SHAPES_BY_KIND.values()))
+"""Any of :data:`KEY_SHAPES_BY_KIND`: what :func:`redact` masks in messages and log lines."""
 
 
 def key_kind(text: str) -> str | None:
