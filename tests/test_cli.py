@@ -283,3 +283,21 @@ def test_generate_stream_json_prints_the_whole_response(fake_provider: FakeProvi
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert (out["content"], out["usage"]["total_tokens"]) == ("ab", 5)
+
+
+def test_usage_counts_cache_hits_apart_from_tokens_used(tmp_path):
+    from creative_services import SQLiteUsageTracker
+
+    db = tmp_path / "usage.db"
+    tracker = SQLiteUsageTracker(str(db))
+    common = {"llm_id": 1, "model": "gpt-4o", "tier": "standard", "cost_source": "entry"}
+    tracker.record(**common, prompt_tokens=100, completion_tokens=10, cost="0.002")
+    tracker.record(
+        **{**common, "cost_source": "cache"},
+        prompt_tokens=100, completion_tokens=10, cost="0", cache_hit=True,
+    )  # fmt: skip
+    out = json.loads(cli("usage", "--json", env={"CREATIVE_SERVICES_USAGE_DB": str(db)}).stdout)[
+        "gpt-4o"
+    ]
+    assert (out["calls"], out["cached"], out["prompt"], out["completion"]) == (2, 1, 100, 10)
+    assert Decimal(out["cost"]) == Decimal("0.002")

@@ -299,3 +299,13 @@ async def test_escalation_reserves_per_tier_reached(fake_provider: FakeProvider)
     assert [r.body["model"] for r in fake_provider.requests] == ["gpt-4o", "gpt-4o"]
     assert all(v == 0 for v in budget.reserved.values())  # every reservation settled or released
     assert sum(budget.spent.values()) == response.cost
+
+
+async def test_captured_usage_counts_cache_hits_apart(fake_provider: FakeProvider) -> None:
+    from creative_services.testing import capture_usage
+
+    client = _client(_entry(fake_provider, "std", "standard"), cache=InMemoryResponseCache())
+    with capture_usage() as usage:
+        await client.generate(prompt="same")
+        await client.generate(prompt="same")
+    assert (len(usage), usage.cache_hits, usage.total_tokens) == (2, 1, 15)

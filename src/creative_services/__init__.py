@@ -7,7 +7,7 @@ from typing import Any
 
 from creative_services.budgets import BudgetBackend, BudgetLimit, InMemoryBudget
 from creative_services.cache import CachedAnswer, InMemoryResponseCache, ResponseCache
-from creative_services.client import DynamicLLMClient
+from creative_services.client import DynamicLLMClient, Escalate
 from creative_services.exceptions import (
     AllModelsFailedError,
     APIConnectionError,
@@ -83,6 +83,7 @@ __all__ = [
     "DictRegistry",
     "DynamicLLMClient",
     "EntryRef",
+    "Escalate",
     "InMemoryBudget",
     "InMemoryResponseCache",
     "InMemoryUsageTracker",

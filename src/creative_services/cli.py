@@ -234,22 +234,27 @@ def _usage(args: argparse.Namespace) -> int:
         "tier": "tier",
         "day": "substr(created_at, 1, 10)",
     }
-    query = (
-        f"SELECT {column[args.by]}, outcome, prompt_tokens, completion_tokens, cost FROM usage"  # noqa: S608 - fixed column names
-        + (" WHERE created_at >= ?" if args.since else "")
-    )
     groups: dict[str, dict[str, Any]] = {}
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        for key, outcome, prompt, completion, cost in conn.execute(
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+        cache_hit = "cache_hit" if "cache_hit" in columns else "0"  # files from before 0.1.0
+        query = (
+            f"SELECT {column[args.by]}, outcome, prompt_tokens, completion_tokens, cost, "  # noqa: S608 - fixed column names
+            f"{cache_hit} FROM usage" + (" WHERE created_at >= ?" if args.since else "")
+        )
+        for key, outcome, prompt, completion, cost, hit in conn.execute(
             query, (args.since,) if args.since else ()
         ):
             g = groups.setdefault(
                 str(key),
-                {"calls": 0, "failed": 0, "prompt": 0, "completion": 0, "cost": Decimal(0),
-                 "unpriced": 0},
+                {"calls": 0, "failed": 0, "cached": 0, "prompt": 0, "completion": 0,
+                 "cost": Decimal(0), "unpriced": 0},
             )  # fmt: skip
             g["calls"] += 1
             g["failed"] += outcome != "success"
+            if hit:  # answered from the response cache: no tokens used, cost 0
+                g["cached"] += 1
+                continue
             g["prompt"] += prompt
             g["completion"] += completion
             if cost is None:
@@ -260,7 +265,7 @@ def _usage(args: argparse.Namespace) -> int:
         print(json.dumps({k: {**v, "cost": str(v["cost"])} for k, v in groups.items()}, indent=2))
         return EXIT_OK
     rows: list[tuple[str, ...]] = [
-        (args.by.upper(), "CALLS", "FAILED", "PROMPT", "COMPLETION", "COST $", "UNPRICED")
+        (args.by.upper(), "CALLS", "FAILED", "CACHED", "PROMPT", "COMPLETION", "COST $", "UNPRICED")
     ]
     for key, g in sorted(groups.items()):
         rows.append(
@@ -268,7 +273,15 @@ def _usage(args: argparse.Namespace) -> int:
                 key,
                 *(
                     str(g[f])
-                    for f in ("calls", "failed", "prompt", "completion", "cost", "unpriced")
+                    for f in (
+                        "calls",
+                        "failed",
+                        "cached",
+                        "prompt",
+                        "completion",
+                        "cost",
+                        "unpriced",
+                    )
                 ),
             )
         )

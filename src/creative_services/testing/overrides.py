@@ -142,18 +142,23 @@ class UsageCapture(list[UsageRecord]):
 
     @property
     def prompt_tokens(self) -> int:
-        """Prompt tokens over all records."""
-        return sum(record.prompt_tokens for record in self)
+        """Prompt tokens used, over all records (response-cache hits used none)."""
+        return sum(record.prompt_tokens for record in self if not record.cache_hit)
 
     @property
     def completion_tokens(self) -> int:
-        """Completion tokens over all records."""
-        return sum(record.completion_tokens for record in self)
+        """Completion tokens used, over all records (response-cache hits used none)."""
+        return sum(record.completion_tokens for record in self if not record.cache_hit)
 
     @property
     def total_tokens(self) -> int:
-        """Prompt, completion and reasoning tokens over all records."""
-        return sum(record.total_tokens for record in self)
+        """Prompt, completion and reasoning tokens used (response-cache hits used none)."""
+        return sum(record.total_tokens for record in self if not record.cache_hit)
+
+    @property
+    def cache_hits(self) -> int:
+        """How many calls the response cache answered."""
+        return sum(1 for record in self if record.cache_hit)
 
     @property
     def cost(self) -> Decimal:
