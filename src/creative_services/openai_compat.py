@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from creative_services.bridges import default_client
 from creative_services.client import DynamicLLMClient
@@ -40,6 +40,9 @@ from creative_services.registry import LLMRegistry
 from creative_services.streaming import LLMStream, SyncLLMStream
 from creative_services.tracking import UsageTracker
 from creative_services.types import LLMEntry, LLMResponse, LLMTier
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["AsyncChunkStream", "AsyncOpenAI", "ChunkStream", "OpenAI", "resolve_model"]
 
@@ -122,7 +125,7 @@ def _request(
     }
 
 
-def _completion(response: LLMResponse) -> Any:
+def _completion(response: LLMResponse) -> ChatCompletion:
     """The ``openai`` package's ``ChatCompletion`` for our response."""
     from openai.types.chat import ChatCompletion
 
@@ -157,7 +160,9 @@ def _completion(response: LLMResponse) -> Any:
     )
 
 
-def _chunk(chunk_id: str, created: int, model: str, delta: dict[str, Any], **extra: Any) -> Any:
+def _chunk(
+    chunk_id: str, created: int, model: str, delta: dict[str, Any], **extra: Any
+) -> ChatCompletionChunk:
     from openai.types.chat import ChatCompletionChunk
 
     finish = extra.pop("finish_reason", None)
@@ -183,13 +188,13 @@ class _ChunkMaker:
         self.include_usage = include_usage
         self.first = True
 
-    def text(self, text: str) -> Any:
+    def text(self, text: str) -> ChatCompletionChunk:
         delta: dict[str, Any] = {"content": text}
         if self.first:
             delta["role"], self.first = "assistant", False
         return _chunk(self.id, self.created, self.model, delta)
 
-    def last(self, response: LLMResponse) -> list[Any]:
+    def last(self, response: LLMResponse) -> list[ChatCompletionChunk]:
         message = _completion(response).choices[0].message
         delta: dict[str, Any] = {"role": "assistant"} if self.first else {}
         if message.tool_calls:
@@ -204,6 +209,7 @@ class _ChunkMaker:
         ]
         if self.include_usage:
             usage = _completion(response).usage
+            assert usage is not None  # _completion always sets it
             chunks.append(
                 _chunk(self.id, self.created, model, {}, usage=usage.model_dump()).model_copy(
                     update={"choices": []}
@@ -220,7 +226,7 @@ class ChunkStream:
         self._maker = maker
         self._chunks = self._generate()
 
-    def _generate(self) -> Iterator[Any]:
+    def _generate(self) -> Iterator[ChatCompletionChunk]:
         for text in self._stream:
             yield self._maker.text(text)
         yield from self._maker.last(self._stream.response)
@@ -228,7 +234,7 @@ class ChunkStream:
     def __iter__(self) -> ChunkStream:
         return self
 
-    def __next__(self) -> Any:
+    def __next__(self) -> ChatCompletionChunk:
         return next(self._chunks)
 
     def __enter__(self) -> ChunkStream:
@@ -253,13 +259,13 @@ class AsyncChunkStream:
     def __init__(self, stream: LLMStream, maker: _ChunkMaker) -> None:
         self._stream = stream
         self._maker = maker
-        self._pending: list[Any] = []
+        self._pending: list[ChatCompletionChunk] = []
         self._done = False
 
     def __aiter__(self) -> AsyncChunkStream:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> ChatCompletionChunk:
         if self._pending:
             return self._pending.pop(0)
         if self._done:
@@ -298,6 +304,32 @@ class _Completions:
     def __init__(self, client: DynamicLLMClient) -> None:
         self._client = client
 
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        stream: Literal[False] = False,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        user: str | None = None,
+        **kwargs: Any,
+    ) -> ChatCompletion: ...
+
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        stream: Literal[True],
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        user: str | None = None,
+        **kwargs: Any,
+    ) -> ChunkStream: ...
+
     def create(
         self,
         *,
@@ -308,7 +340,7 @@ class _Completions:
         max_completion_tokens: int | None = None,
         user: str | None = None,
         **kwargs: Any,
-    ) -> Any:
+    ) -> ChatCompletion | ChunkStream:
         """Like ``openai``'s ``chat.completions.create``: a ``ChatCompletion``, or with
         ``stream=True`` an iterator of ``ChatCompletionChunk``."""
         include_usage = _wants_usage(kwargs)
@@ -320,7 +352,36 @@ class _Completions:
         return _completion(client.generate_sync(**request))
 
 
-class _AsyncCompletions(_Completions):
+class _AsyncCompletions:
+    def __init__(self, client: DynamicLLMClient) -> None:
+        self._client = client
+
+    @overload
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        stream: Literal[False] = False,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        user: str | None = None,
+        **kwargs: Any,
+    ) -> ChatCompletion: ...
+
+    @overload
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        stream: Literal[True],
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        user: str | None = None,
+        **kwargs: Any,
+    ) -> AsyncChunkStream: ...
+
     async def create(
         self,
         *,
@@ -331,7 +392,7 @@ class _AsyncCompletions(_Completions):
         max_completion_tokens: int | None = None,
         user: str | None = None,
         **kwargs: Any,
-    ) -> Any:
+    ) -> ChatCompletion | AsyncChunkStream:
         """Like ``openai``'s async ``chat.completions.create``: a ``ChatCompletion``, or with
         ``stream=True`` an async iterator of ``ChatCompletionChunk``."""
         include_usage = _wants_usage(kwargs)
@@ -345,9 +406,12 @@ class _AsyncCompletions(_Completions):
         return _completion(await client.generate(**request))
 
 
-class _Chat:
-    def __init__(self, completions: _Completions) -> None:
-        self.completions = completions
+_C = TypeVar("_C", _Completions, _AsyncCompletions)
+
+
+class _Chat(Generic[_C]):
+    def __init__(self, completions: _C) -> None:
+        self.completions: _C = completions
 
 
 class OpenAI:

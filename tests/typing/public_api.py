@@ -81,3 +81,30 @@ def testing_kit_is_typed() -> int:
         fake.reply("ok")
         warmup()
     return len(records)
+
+
+def drop_in_is_typed() -> tuple[str | None, int]:
+    from creative_services.openai_compat import OpenAI
+
+    client = OpenAI()
+    reply = client.chat.completions.create(
+        model="standard", messages=[{"role": "user", "content": "hi"}]
+    )
+    chunks = client.chat.completions.create(
+        model="standard", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    tokens = reply.usage.prompt_tokens if reply.usage else 0
+    return reply.choices[0].message.content, tokens + sum(1 for _ in chunks)
+
+
+async def async_drop_in_is_typed() -> str | None:
+    from creative_services.openai_compat import AsyncOpenAI
+
+    client = AsyncOpenAI()
+    reply = await client.chat.completions.create(
+        model="standard", messages=[{"role": "user", "content": "hi"}]
+    )
+    stream = await client.chat.completions.create(model="standard", messages=[], stream=True)
+    async for chunk in stream:
+        return chunk.choices[0].delta.content
+    return reply.choices[0].message.content
