@@ -54,7 +54,7 @@ epoch = 0
 """Bumped by :func:`stop`: registries drop the sources they cached."""
 
 
-def _loop_running() -> bool:
+def loop_running() -> bool:
     """Whether this thread is running an event loop (an async view, ``await generate()``)."""
     try:
         asyncio.get_running_loop()
@@ -104,7 +104,7 @@ class Source:
             self.invalidate()  # the last load failed: try again now
         else:
             _ensure_watcher().wake()
-        if snap is not None and _loop_running():
+        if snap is not None and loop_running():
             # Never block an event loop for a reload: the previous snapshot serves this lookup
             # (at most one check interval old) while the watcher reloads.
             return snap

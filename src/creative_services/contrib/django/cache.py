@@ -39,13 +39,7 @@ class DjangoResponseCache:
 
     async def aget(self, key: str) -> CachedAnswer | None:
         """The answer under ``key``, or None (missing, expired, or unreadable)."""
-        text = await self._backend().aget(self.key_prefix + key)
-        if not isinstance(text, str | bytes):
-            return None
-        try:
-            return CachedAnswer.from_json(text)
-        except ValueError:
-            return None
+        return _decode(await self._backend().aget(self.key_prefix + key))
 
     async def aset(self, key: str, value: CachedAnswer, ttl: float | None = None) -> None:
         """Store ``value`` for ``ttl`` seconds (None: this cache's ``ttl``)."""
@@ -54,13 +48,7 @@ class DjangoResponseCache:
 
     def get(self, key: str) -> CachedAnswer | None:
         """Sync twin of :meth:`aget` (for scripts and management commands)."""
-        text = self._backend().get(self.key_prefix + key)
-        if not isinstance(text, str | bytes):
-            return None
-        try:
-            return CachedAnswer.from_json(text)
-        except ValueError:
-            return None
+        return _decode(self._backend().get(self.key_prefix + key))
 
     def set(self, key: str, value: CachedAnswer, ttl: float | None = None) -> None:
         """Sync twin of :meth:`aset`."""
@@ -70,3 +58,13 @@ class DjangoResponseCache:
     async def adelete(self, key: str) -> None:
         """Forget the answer under ``key``."""
         await self._backend().adelete(self.key_prefix + key)
+
+
+def _decode(text: object) -> CachedAnswer | None:
+    """A stored value as an answer; None when missing or unreadable (a miss, never an error)."""
+    if not isinstance(text, str | bytes):
+        return None
+    try:
+        return CachedAnswer.from_json(text)
+    except ValueError:
+        return None

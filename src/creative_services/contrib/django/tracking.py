@@ -54,14 +54,6 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def _log() -> Any:
     from creative_services._log import get_logger
 
@@ -182,7 +174,7 @@ class DjangoUsageTracker(BaseUsageTracker):
             transaction.on_commit(partial(self._after_commit, record), using=alias)
         elif self.batch:
             self._enqueue(record)
-        elif _loop_running():  # the ORM refuses to run on an event loop thread
+        elif _watch.loop_running():  # the ORM refuses to run on an event loop thread
             _pool().submit(self._write_in_thread, [record]).result()
         else:
             self._write([record], raise_errors=True)
