@@ -462,8 +462,9 @@ class DynamicLLMClient:
         reserved_tiers: set[LLMTier] = set()
         budget_stop: BudgetExceededError | None = None
         try:
-            if call.cache_keys and sink is None and self.cache is not None:
-                hit = await cache_lookup(self.cache, call.cache_keys)
+            cache = self.cache if call.cache_keys else None  # keys exist only for generate()
+            if cache is not None:
+                hit = await cache_lookup(cache, call.cache_keys)
                 if hit is not None:  # no provider call, no reservation, cost 0
                     state.entry = call.candidates[hit[0]]
                     response = hit[1].to_response(
@@ -471,9 +472,7 @@ class DynamicLLMClient:
                         request_id=state.request_id,
                         latency_ms=(time.perf_counter() - started) * 1000.0,
                     )
-                    if call.output is not None:
-                        parsed = parse_response(call.output, response)
-                        response = dataclasses.replace(response, parsed=parsed)
+                    response = _with_parsed(call, response)
                     outcome = "success"
                     return response
             for index, (entry, key) in enumerate(zip(call.candidates, call.keys, strict=True)):
@@ -485,27 +484,14 @@ class DynamicLLMClient:
                 ):
                     break  # a higher tier would not fix this failure (budget, content policy)
                 if self.budget is not None and entry.tier not in reserved_tiers:
-                    # Reserve per tier: a call that may escalate holds the worst case of the
-                    # tiers it has reached, not of the priciest one it might reach.
                     reserved_tiers.add(entry.tier)
-                    need = self._worst_case_cost(call, _through_tier(call.candidates, index))
-                    extra = need - sum((r.amount for r in reservations), Decimal(0))
-                    if extra > 0 or not reservations:
-                        suffix = f":{len(reservations)}" if reservations else ""
-                        try:
-                            reservations.append(
-                                await self.budget.areserve(
-                                    request_id=state.request_id + suffix,
-                                    amount=max(extra, Decimal(0)),
-                                    user_id=call.user_id,
-                                    tenant_id=call.tenant_id,
-                                )
-                            )
-                        except BudgetExceededError as exc:
-                            if not state.failures:
-                                raise
-                            budget_stop = exc  # no budget left to escalate into this tier
-                            break
+                    try:
+                        await self._reserve_through(call, state, index, reservations)
+                    except BudgetExceededError as exc:
+                        if not state.failures:
+                            raise
+                        budget_stop = exc  # no budget left to escalate into this tier
+                        break
                 if key is not None and key in refused_keys:
                     continue  # a 401 on this key will not go away on another entry using it
                 remaining = deadline - self._clock()
@@ -571,11 +557,10 @@ class DynamicLLMClient:
                 if sink is not None:
                     result = await self._drain(result, sink, state, call, entry, kwargs, secrets)
                 response = self._response(call, state, entry, result, started)
-                if call.output is not None:  # StructuredOutputError: `response` stays for the books
-                    parsed = parse_response(call.output, response)
-                    response = dataclasses.replace(response, parsed=parsed)
-                if call.cache_keys and sink is None and self.cache is not None:
-                    await cache_store(self.cache, call.cache_keys[index], response)
+                # StructuredOutputError: `response` (tokens, cost) stays for the books.
+                response = _with_parsed(call, response)
+                if cache is not None:
+                    await cache_store(cache, call.cache_keys[index], response)
                 outcome = "success"
                 return response
             failure = self._failure(call, state)
@@ -658,6 +643,27 @@ class DynamicLLMClient:
             if not finished:
                 state.partial = (entry, acc.result(None))
                 await _litellm.close_stream(stream)
+
+    async def _reserve_through(
+        self, call: _Call, state: _CallState, index: int, reservations: list[Reservation]
+    ) -> None:
+        """Top ``reservations`` up to the worst case of every tier reached, through the tier of
+        ``candidates[index]``: a call that may escalate holds what the tiers it reached may
+        cost, not the priciest one it might reach. Raises: BudgetExceededError."""
+        assert self.budget is not None
+        need = self._worst_case_cost(call, _through_tier(call.candidates, index))
+        extra = need - sum((r.amount for r in reservations), Decimal(0))
+        if reservations and extra <= 0:
+            return
+        suffix = f":{len(reservations)}" if reservations else ""
+        reservations.append(
+            await self.budget.areserve(
+                request_id=state.request_id + suffix,
+                amount=max(extra, Decimal(0)),
+                user_id=call.user_id,
+                tenant_id=call.tenant_id,
+            )
+        )
 
     def _worst_case_cost(self, call: _Call, entries: Sequence[LLMEntry]) -> Decimal:
         """The most this call can cost on ``entries``: the priciest, a generous prompt size and
@@ -869,6 +875,15 @@ class _OneEntry(BaseRegistry):
 
     def all_entries(self) -> Sequence[LLMEntry]:
         return self._entries
+
+
+def _with_parsed(call: _Call, response: LLMResponse) -> LLMResponse:
+    """``response`` with ``parsed`` set when the call asked for structured output.
+
+    Raises: StructuredOutputError."""
+    if call.output is None:
+        return response
+    return dataclasses.replace(response, parsed=parse_response(call.output, response))
 
 
 def _through_tier(candidates: Sequence[LLMEntry], index: int) -> Sequence[LLMEntry]:

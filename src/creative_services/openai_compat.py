@@ -195,7 +195,8 @@ class _ChunkMaker:
         return _chunk(self.id, self.created, self.model, delta)
 
     def last(self, response: LLMResponse) -> list[ChatCompletionChunk]:
-        message = _completion(response).choices[0].message
+        completion = _completion(response)
+        message = completion.choices[0].message
         delta: dict[str, Any] = {"role": "assistant"} if self.first else {}
         if message.tool_calls:
             delta["tool_calls"] = [
@@ -208,7 +209,7 @@ class _ChunkMaker:
             )
         ]
         if self.include_usage:
-            usage = _completion(response).usage
+            usage = completion.usage
             assert usage is not None  # _completion always sets it
             chunks.append(
                 _chunk(self.id, self.created, model, {}, usage=usage.model_dump()).model_copy(
