@@ -175,7 +175,9 @@ async def test_async_cold_start_never_blocks_the_loop(one_row, fake_provider, mo
     finally:
         tick.cancel()
     assert response.entry.name == "primary"
-    assert max(gaps) < 0.3  # the loop kept running while the table was read
+    # A read on the loop would stall it for the whole 0.6 s sleep; a loaded machine can still
+    # delay one tick by a few hundred ms, so the bound is the sleep itself, not a tight guess.
+    assert max(gaps) < 0.55  # the loop kept running while the table was read
 
 
 async def test_arefresh_warms_without_blocking_the_loop(one_row):
