@@ -63,6 +63,16 @@ def __getattr__(name: str) -> Any:
         from importlib.metadata import version
 
         return version("creative-services")
+    from creative_services.core._names import TOP_LEVEL
+
+    if name in TOP_LEVEL:  # the original package's top-level names: deprecated, warn once
+        import importlib
+
+        from creative_services._compat import deprecated
+
+        where, new = TOP_LEVEL[name]
+        deprecated(f"creative_services.{name}", new)
+        return getattr(importlib.import_module(where), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

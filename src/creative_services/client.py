@@ -67,6 +67,7 @@ from creative_services.types import (
 if TYPE_CHECKING:
     from creative_services import _litellm as _litellm_types
     from creative_services._litellm import ProviderResult
+    from creative_services.completion import CompletionResponse
 
 __all__ = ["DynamicLLMClient"]
 
@@ -114,10 +115,9 @@ class DynamicLLMClient:
         cache: ResponseCache | None = None,
     ) -> None:
         if not isinstance(registry, LLMRegistry):
-            raise ConfigurationError(
-                f"registry must implement LLMRegistry (get_by_id, get_by_name, get_by_tier, "
-                f"get_default, list_active, candidates), got {type(registry).__name__}"
-            )
+            from creative_services.registry._relaxed import accept_registry
+
+            registry = accept_registry(registry)
         self.registry = registry
         self.tracker: UsageTracker = tracker if tracker is not None else InMemoryUsageTracker()
         self.budget = budget
@@ -136,6 +136,32 @@ class DynamicLLMClient:
 
     def __repr__(self) -> str:
         return f"DynamicLLMClient(registry={self.registry!r}, tracker={self.tracker!r})"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> DynamicLLMClient:
+        """A client over ``DictRegistry.from_env(environ)``; ``kwargs`` go to the constructor.
+
+        Raises: ConfigurationError when the environment configures no LLM.
+        """
+        from creative_services.registry import DictRegistry
+
+        return cls(DictRegistry.from_env(environ), **kwargs)
+
+    async def complete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tier: LLMTier | str | None = None,
+        **kwargs: Any,
+    ) -> CompletionResponse:
+        """A chat turn in the original package's shape (``has_tool_calls``, dict arguments).
+
+        ``tools`` may be OpenAI-style or Anthropic-style; ``kwargs`` are those of
+        :meth:`generate`. Raises: the errors of :meth:`generate`.
+        """
+        from creative_services.completion import complete
+
+        return await complete(self, messages, tools, tier, **kwargs)
 
     def for_entry(self, entry: LLMEntry) -> DynamicLLMClient:
         """A client for exactly ``entry`` that shares this one's tracker, budget and policy.
@@ -173,9 +199,9 @@ class DynamicLLMClient:
     async def generate(
         self,
         prompt: str | None = None,
+        system_prompt: str | None = None,
         *,
         messages: Sequence[Mapping[str, Any]] | None = None,
-        system_prompt: str | None = None,
         tier: LLMTier | str | None = None,
         llm_id: int | None = None,
         llm_name: str | None = None,
@@ -216,9 +242,9 @@ class DynamicLLMClient:
     def generate_sync(
         self,
         prompt: str | None = None,
+        system_prompt: str | None = None,
         *,
         messages: Sequence[Mapping[str, Any]] | None = None,
-        system_prompt: str | None = None,
         tier: LLMTier | str | None = None,
         llm_id: int | None = None,
         llm_name: str | None = None,

@@ -216,6 +216,11 @@ class LLMEntry:
             tier=self.tier,
         )
 
+    @property
+    def model(self) -> str:
+        """The original package's name for :attr:`model_name`."""
+        return self.model_name
+
     def to_dict(self) -> dict[str, Any]:
         """The entry as a JSON-friendly dict; the key is masked, never dumped."""
         return {
@@ -252,6 +257,11 @@ class EntryRef:
     tier: LLMTier
 
 
+_USAGE_KEYS = frozenset(
+    {"prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "total_tokens"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
     """Token counts of one call.
@@ -278,6 +288,15 @@ class Usage:
         """Prompt plus output tokens."""
         return self.prompt_tokens + self.output_tokens
 
+    def __getitem__(self, key: str) -> int:
+        """``usage["prompt_tokens"]``: the original package's usage was a dict of these counts.
+
+        Raises: KeyError for other keys.
+        """
+        if key in _USAGE_KEYS:
+            return int(getattr(self, key))
+        raise KeyError(key)
+
 
 @dataclass(frozen=True, slots=True)
 class LLMResponse:
@@ -303,6 +322,16 @@ class LLMResponse:
     parsed: Any = None
     """With ``response_format``: the validated answer (a pydantic model instance, or the decoded
     JSON); ``None`` otherwise."""
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus output tokens of the call (``usage.total_tokens``)."""
+        return self.usage.total_tokens
+
+    @property
+    def provider(self) -> str:
+        """The provider of the entry that answered (``entry.provider``)."""
+        return self.entry.provider
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -348,3 +377,8 @@ class UsageRecord:
     def total_tokens(self) -> int:
         """Prompt, completion and reasoning tokens together."""
         return self.prompt_tokens + self.completion_tokens + self.reasoning_tokens
+
+    @property
+    def timestamp(self) -> datetime:
+        """When the call was recorded: the original package's name for :attr:`created_at`."""
+        return self.created_at

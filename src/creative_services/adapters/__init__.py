@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 from creative_services.exceptions import MissingDependencyError
 
 if TYPE_CHECKING:
-    from creative_services.bridges import AsyncBFAgentLLMBridge, BFAgentLLMBridge
+    from creative_services._compat.bfagent import BFAgentLLMBridge
+    from creative_services.bridges import AsyncBFAgentLLMBridge
     from creative_services.contrib.django.budgets import DjangoBudget
     from creative_services.contrib.django.registry import DjangoLLMRegistry
     from creative_services.contrib.django.tracking import DjangoUsageTracker
+    from creative_services.tier_map import TIER_MAPPING
 
 # name -> (module that defines it, extra that provides its framework)
 _LAZY: dict[str, tuple[str, str]] = {
@@ -24,12 +26,17 @@ _LAZY: dict[str, tuple[str, str]] = {
     "DjangoBudget": ("creative_services.contrib.django.budgets", "django"),
     "DjangoLLMRegistry": ("creative_services.contrib.django.registry", "django"),
     "DjangoUsageTracker": ("creative_services.contrib.django.tracking", "django"),
-    # BFAgent bridges (core: no framework needed)
+    # BFAgent bridges (core: no framework needed); the sync one keeps the original's methods
     "AsyncBFAgentLLMBridge": ("creative_services.bridges", ""),
-    "BFAgentLLMBridge": ("creative_services.bridges", ""),
+    "BFAgentLLMBridge": ("creative_services._compat.bfagent", ""),
+    "TIER_MAPPING": ("creative_services.tier_map", ""),
+    # the original package's functions (deprecated: they warn once)
+    "generate_text": ("creative_services.adapters.bfagent_compat", ""),
+    "generate_text_async": ("creative_services.adapters.bfagent_compat", ""),
 }
 
 __all__ = [
+    "TIER_MAPPING",
     "AsyncBFAgentLLMBridge",
     "BFAgentLLMBridge",
     "DjangoBudget",
@@ -52,6 +59,8 @@ def __getattr__(name: str) -> Any:
             f"{name} needs {exc.name!r}: pip install 'creative-services[{extra}]'"
         ) from exc
     value = getattr(module, name)
+    if module_name.startswith("creative_services.adapters."):
+        return value  # a deprecated name: warned by its module, not cached here
     globals()[name] = value  # later lookups skip this function
     return value
 

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "creative_services.contrib.django",
     "contrib.django.legacyapp",
+    "contrib.django.bfagentapp",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -65,6 +66,9 @@ TEMPLATES = [
 ROOT_URLCONF = "contrib.django.urls"
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Set explicitly: the test apps install models named Llms, which would otherwise raise W008 and
+# make an empty shipped table an error (tests/contrib/django/test_compat.py unsets it).
+CREATIVE_SERVICES_LLM_MODEL = "creative_services.LLMModel"
 CREATIVE_SERVICES_REGISTRY_CHECK_INTERVAL = float(os.environ.get("CS_TEST_CHECK_INTERVAL", "0.2"))
 
 # The response cache tests: "default" is per process; "redis" is shared across processes (a key

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from creative_services.contrib.django._legacy import fetch, plan_for
 from creative_services.contrib.django.crypto import UndecryptableKey
 from creative_services.exceptions import ConfigurationError, InvalidEntryError
 from creative_services.types import LLMEntry, LLMTier
@@ -62,7 +63,8 @@ def columns(model: Any) -> tuple[str, ...]:
 
     Raises: ConfigurationError when a required field (name, provider, model_name) is missing.
     """
-    names = {f.name for f in model._meta.concrete_fields}
+    plan = plan_for(model, (*SEED_FIELDS, *OPTIONAL_FIELDS))  # other shapes: _legacy.py
+    names = {*plan.sources, *(("tier",) if plan.derive_tier else ())}
     missing = [f for f in REQUIRED_FIELDS if f not in names]
     if missing:
         raise ConfigurationError(
@@ -75,14 +77,13 @@ def columns(model: Any) -> tuple[str, ...]:
 def zero_price_is_unknown(model: Any) -> bool:
     """Whether 0/0 prices on ``model`` mean "unknown": a price field of it cannot hold NULL."""
     fields = {f.name: f for f in model._meta.concrete_fields}
-    return any(name in fields and not fields[name].null for name in PRICE_FIELDS)
+    sources = plan_for(model, PRICE_FIELDS).sources
+    return any(name in sources and not fields[sources[name]].null for name in PRICE_FIELDS)
 
 
 def fetch_rows(model: Any, alias: str) -> list[tuple[Any, ...]]:
     """Every row of ``model`` on database ``alias``, as tuples in :func:`columns` order."""
-    cols = columns(model)
-    order = ("priority", "pk") if "priority" in cols else ("pk",)
-    return list(model._base_manager.using(alias).order_by(*order).values_list(*cols))
+    return fetch(model, alias, columns(model))
 
 
 def entry_from_row(row: dict[str, Any], *, zero_is_unknown: bool = False) -> LLMEntry:

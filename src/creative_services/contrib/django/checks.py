@@ -11,6 +11,8 @@
                             model whose prices cannot be NULL, 0/0 counts as no price)
 ``creative_services.W004``  the LLM table has no version triggers: every process re-reads it
                             whole each check interval (poll mode)
+``creative_services.W008``  a model named ``Llms`` is installed but
+                            ``CREATIVE_SERVICES_LLM_MODEL`` is not set (``_legacy.py``)
 ========================  ===================================================================
 """
 
@@ -22,6 +24,7 @@ from typing import Any
 
 from django.core import checks
 
+from creative_services.contrib.django._legacy import check_llms_model_setting
 from creative_services.contrib.django._rows import (
     build_snapshot,
     columns,
@@ -219,6 +222,7 @@ CHECKS: tuple[Callable[..., list[checks.CheckMessage]], ...] = (
     check_llm_model,
     check_litellm_version,
     check_entries,
+    check_llms_model_setting,
 )
 
 

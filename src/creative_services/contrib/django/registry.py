@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 
 from creative_services.contrib.django import _watch
+from creative_services.contrib.django._legacy import refuse_unconfigured_empty
 from creative_services.contrib.django._rows import resolve_model
 from creative_services.contrib.django.conf import conf
 from creative_services.registry import BaseRegistry
@@ -71,8 +72,15 @@ class DjangoLLMRegistry(BaseRegistry):
         return source
 
     def all_entries(self) -> Sequence[LLMEntry]:
-        """Every usable entry, active or not, in table order (priority, then primary key)."""
-        return self._source().current().entries
+        """Every usable entry, active or not, in table order (priority, then primary key).
+
+        Raises: ConfigurationError when the shipped table is empty, the setting is not set and
+        a model named ``Llms`` is installed (the error names the setting to add).
+        """
+        entries = self._source().current().entries
+        if not entries and self._model is None:
+            refuse_unconfigured_empty()
+        return entries
 
     @property
     def problems(self) -> tuple[str, ...]:
