@@ -127,9 +127,11 @@ def test_seed_import_path_loads_no_framework(run_python):
         """
         import sys
         from creative_services.adapters import AsyncBFAgentLLMBridge, BFAgentLLMBridge
+        from creative_services import bridges
         loaded = sorted(m for m in ("django", "litellm") if m in sys.modules)
-        print(BFAgentLLMBridge.__module__, loaded)
+        # the original package's methods live on a subclass (creative_services._compat.bfagent)
+        print(issubclass(BFAgentLLMBridge, bridges.BFAgentLLMBridge), loaded)
         """
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["creative_services.bridges", "[]"]
+    assert result.stdout.split() == ["True", "[]"]

@@ -19,6 +19,30 @@ def test_import_loads_no_litellm_openai_httpx_django_or_asyncio(run_python):
     assert result.stdout.strip() == "[]"
 
 
+def test_import_loads_no_compatibility_module_until_an_old_name_is_used(run_python):
+    result = run_python(
+        """
+        import sys
+        import creative_services
+        from creative_services import DictRegistry, DynamicLLMClient, LLMTier
+        import creative_services.adapters
+        compat = ("_compat", "core", "completion", "tier_map", "_relaxed")
+        def loaded():
+            return sorted(m for m in sys.modules if set(m.split(".")[1:]) & set(compat))
+        print(loaded())
+        from creative_services import LLMClient
+        print(loaded())
+        """,
+        {},
+        "-W",
+        "ignore::DeprecationWarning",
+    )
+    assert result.returncode == 0, result.stderr
+    before, after = result.stdout.strip().splitlines()
+    assert before == "[]"
+    assert "creative_services._compat.llm_client" in after
+
+
 def test_import_reads_no_environment_and_sets_nothing(run_python):
     result = run_python(
         """

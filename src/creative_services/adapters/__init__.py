@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from creative_services.contrib.django.budgets import DjangoBudget
     from creative_services.contrib.django.registry import DjangoLLMRegistry
     from creative_services.contrib.django.tracking import DjangoUsageTracker
-    from creative_services.tier_map import TIER_MAPPING
+    from creative_services.tier_map import TIER_MAPPING as TIER_MAPPING
 
 # name -> (module that defines it, extra that provides its framework)
 _LAZY: dict[str, tuple[str, str]] = {
@@ -35,8 +35,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "generate_text_async": ("creative_services.adapters.bfagent_compat", ""),
 }
 
+# TIER_MAPPING (creative_services.tier_map), generate_text and generate_text_async are importable
+# too, for the original package's code; they are documented there, not here.
 __all__ = [
-    "TIER_MAPPING",
     "AsyncBFAgentLLMBridge",
     "BFAgentLLMBridge",
     "DjangoBudget",
