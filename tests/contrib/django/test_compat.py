@@ -70,6 +70,11 @@ def test_bfagent_table_is_read_as_it_is(settings: Any, make_bfagent: Any) -> Non
         "local": LLMTier.LOCAL,
         "odd": LLMTier.STANDARD,  # the default tier
     }
+    unpriced = make_bfagent("unpriced", cost_per_1k_tokens=0)
+    registry.refresh()
+    entry = registry.get_by_id(unpriced.pk)  # 0 in a column that cannot be NULL: unknown
+    assert (entry.cost_per_1k_input, entry.cost_per_1k_output) == (None, None)
+    assert registry.get_by_name("local").cost_per_1k_input == 0  # the local tier stays free
     mini = registry.get_by_name("mini")
     assert mini.model_name == "gpt-4o-mini"
     assert mini.cost_per_1k_input == mini.cost_per_1k_output == Decimal("0.002")
@@ -121,6 +126,10 @@ def test_a_tier_rule_naming_no_tier_makes_the_row_a_problem(
     registry = DjangoLLMRegistry()
     assert registry.list_active() == []
     assert "gold" in registry.problems[0]
+    errors = checks.check_entries(databases=["default"])
+    assert [m.id for m in errors if m.id.startswith("creative_services.E")] == [
+        "creative_services.E003"
+    ]
 
 
 def test_original_django_registry_returns_none_on_a_miss(make_bfagent: Any) -> None:
