@@ -26,6 +26,7 @@ def test_import_loads_no_compatibility_module_until_an_old_name_is_used(run_pyth
         import creative_services
         from creative_services import DictRegistry, DynamicLLMClient, LLMTier
         import creative_services.adapters
+        hasattr(creative_services, "__wrapped__")  # inspect/doctest probe missing attributes
         compat = ("_compat", "core", "completion", "tier_map", "_relaxed")
         def loaded():
             return sorted(m for m in sys.modules if set(m.split(".")[1:]) & set(compat))

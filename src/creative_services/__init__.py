@@ -56,6 +56,9 @@ from creative_services.types import (
 )
 from creative_services.warmup import warmup
 
+_ORIGINAL_NAMES = frozenset({"InMemoryTracker", "LLMClient", "LLMConfig", "LLMProvider"})
+"""Loaded (with a DeprecationWarning) from creative_services._compat on first use."""
+
 
 def __getattr__(name: str) -> Any:
     # importlib.metadata costs ~30 ms: read the version only when someone asks for it.
@@ -63,12 +66,11 @@ def __getattr__(name: str) -> Any:
         from importlib.metadata import version
 
         return version("creative-services")
-    from creative_services.core._names import TOP_LEVEL
-
-    if name in TOP_LEVEL:  # the original package's top-level names: deprecated, warn once
+    if name in _ORIGINAL_NAMES:  # the original package's top-level names: deprecated
         import importlib
 
         from creative_services._compat import deprecated
+        from creative_services.core._names import TOP_LEVEL
 
         where, new = TOP_LEVEL[name]
         deprecated(f"creative_services.{name}", new)

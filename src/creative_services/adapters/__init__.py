@@ -31,8 +31,12 @@ _LAZY: dict[str, tuple[str, str]] = {
     "BFAgentLLMBridge": ("creative_services._compat.bfagent", ""),
     "TIER_MAPPING": ("creative_services.tier_map", ""),
     # the original package's functions (deprecated: they warn once)
-    "generate_text": ("creative_services.adapters.bfagent_compat", ""),
-    "generate_text_async": ("creative_services.adapters.bfagent_compat", ""),
+    "generate_text": ("creative_services._compat.bfagent", ""),
+    "generate_text_async": ("creative_services._compat.bfagent", ""),
+}
+_DEPRECATED = {
+    "generate_text": "BFAgentLLMBridge().generate_text()",
+    "generate_text_async": "await AsyncBFAgentLLMBridge().generate_text()",
 }
 
 # TIER_MAPPING (creative_services.tier_map), generate_text and generate_text_async are importable
@@ -60,8 +64,11 @@ def __getattr__(name: str) -> Any:
             f"{name} needs {exc.name!r}: pip install 'creative-services[{extra}]'"
         ) from exc
     value = getattr(module, name)
-    if module_name.startswith("creative_services.adapters."):
-        return value  # a deprecated name: warned by its module, not cached here
+    if name in _DEPRECATED:  # not cached: each use comes here, and the first one warns
+        from creative_services._compat import deprecated
+
+        deprecated(f"{__name__}.{name}", _DEPRECATED[name])
+        return value
     globals()[name] = value  # later lookups skip this function
     return value
 
