@@ -33,6 +33,6 @@ def DjangoUsageTracker(  # the original name of a class
         from creative_services.contrib.django.tracking import DjangoUsageTracker as Tracker
 
         return Tracker(**kwargs)
-    from creative_services.contrib.django._legacy_log import LegacyLogTracker
+    from creative_services.contrib.django.legacy_log import LegacyLogTracker
 
     return LegacyLogTracker(model_class, llm_model_class, **kwargs)

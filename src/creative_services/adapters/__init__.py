@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from creative_services._compat.bfagent import BFAgentLLMBridge
     from creative_services.bridges import AsyncBFAgentLLMBridge
     from creative_services.contrib.django.budgets import DjangoBudget
+    from creative_services.contrib.django.legacy_log import LegacyLogTracker
     from creative_services.contrib.django.registry import DjangoLLMRegistry
     from creative_services.contrib.django.tracking import DjangoUsageTracker
     from creative_services.tier_map import TIER_MAPPING as TIER_MAPPING
@@ -26,6 +27,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "DjangoBudget": ("creative_services.contrib.django.budgets", "django"),
     "DjangoLLMRegistry": ("creative_services.contrib.django.registry", "django"),
     "DjangoUsageTracker": ("creative_services.contrib.django.tracking", "django"),
+    "LegacyLogTracker": ("creative_services.contrib.django.legacy_log", "django"),
     # BFAgent bridges (core: no framework needed); the sync one keeps the original's methods
     "AsyncBFAgentLLMBridge": ("creative_services.bridges", ""),
     "BFAgentLLMBridge": ("creative_services._compat.bfagent", ""),
@@ -47,6 +49,7 @@ __all__ = [
     "DjangoBudget",
     "DjangoLLMRegistry",
     "DjangoUsageTracker",
+    "LegacyLogTracker",
 ]
 
 

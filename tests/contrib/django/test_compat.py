@@ -184,14 +184,17 @@ def test_original_usage_tracker_on_the_bfagent_log_table(make_bfagent: Any) -> N
     assert recent[1].metadata["error_message"] == "timeout"
 
 
-def test_a_client_call_is_written_to_the_log_table(make_bfagent: Any, fake_provider: Any) -> None:
-    from creative_services.contrib.django._legacy_log import LegacyLogTracker
+def test_a_bridge_call_is_written_to_the_log_table(
+    settings: Any, make_bfagent: Any, fake_provider: Any
+) -> None:
+    from creative_services.adapters import BFAgentLLMBridge, LegacyLogTracker
 
+    settings.CREATIVE_SERVICES_LLM_MODEL = BFAGENT
     row = make_bfagent("mini")
     tracker = LegacyLogTracker(LLMUsageLog, Llms, app_name="cad", service_name="backend")
-    client = DynamicLLMClient(DjangoLLMRegistry(Llms), tracker=tracker)
+    bridge = BFAgentLLMBridge(DjangoLLMRegistry(), tracker=tracker)
     fake_provider.reply("ok", prompt_tokens=30, completion_tokens=20)
-    client.generate_sync("hi", llm_id=row.pk)
+    assert bridge.generate_text("hi", llm_id=row.pk) == "ok"
     log = LLMUsageLog.objects.get()
     assert (log.llm_id, log.tokens_input, log.tokens_output, log.app_name) == (
         row.pk,
@@ -203,7 +206,7 @@ def test_a_client_call_is_written_to_the_log_table(make_bfagent: Any, fake_provi
 
 
 def test_a_log_table_without_tokens_is_refused() -> None:
-    from creative_services.contrib.django._legacy_log import LegacyLogTracker
+    from creative_services.adapters import LegacyLogTracker
 
     with pytest.raises(ConfigurationError, match="tokens_input"):
         LegacyLogTracker(Llms)
