@@ -108,3 +108,14 @@ async def async_drop_in_is_typed() -> str | None:
     async for chunk in stream:
         return chunk.choices[0].delta.content
     return reply.choices[0].message.content
+
+
+async def original_package_shapes() -> int:
+    from creative_services.completion import CompletionResponse, CompletionToolCall
+
+    client = DynamicLLMClient.from_env()
+    answer: LLMResponse = await client.generate("hi", "be brief")
+    turn: CompletionResponse = await client.complete([{"role": "user", "content": "hi"}])
+    first: CompletionToolCall | None = turn.first_tool_call
+    arguments: dict[str, object] = first.arguments if first is not None else {}
+    return answer.total_tokens + turn.total_tokens + len(arguments) + answer.usage["prompt_tokens"]

@@ -205,6 +205,19 @@ def test_a_bridge_call_is_written_to_the_log_table(
     assert log.cost == Decimal("0.0001")  # 50 tokens at 0.002 per 1k
 
 
+def test_a_failed_call_is_logged_as_failed(make_bfagent: Any, fake_provider: Any) -> None:
+    from creative_services import BadRequestError
+    from creative_services.adapters import LegacyLogTracker
+
+    row = make_bfagent("mini")
+    client = DynamicLLMClient(DjangoLLMRegistry(Llms), tracker=LegacyLogTracker(LLMUsageLog, Llms))
+    fake_provider.fail(400, "bad request")
+    with pytest.raises(BadRequestError):
+        client.generate_sync("hi", llm_id=row.pk)
+    log = LLMUsageLog.objects.get()
+    assert (log.llm_id, log.success, log.error_message) == (row.pk, False, "BadRequestError")
+
+
 def test_a_log_table_without_tokens_is_refused() -> None:
     from creative_services.adapters import LegacyLogTracker
 

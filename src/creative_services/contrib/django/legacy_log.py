@@ -109,8 +109,15 @@ class LegacyLogTracker(DjangoUsageTracker):
                     values["llm_id"] = self._known_llm(values["llm_id"], alias)
                 rows.append(self.model_class(**values))
             self.model_class._base_manager.using(alias).bulk_create(rows)
-        except Exception:
+        except Exception as exc:
             self.failed.extend(records)
+            from creative_services._log import get_logger
+
+            for record in records:  # the record itself holds no key
+                get_logger().error(
+                    "usage_record_failed", tracker=type(self).__name__, error=repr(exc),
+                    record=repr(record),
+                )  # fmt: skip
             if raise_errors:
                 raise
 
