@@ -218,6 +218,24 @@ def test_a_failed_call_is_logged_as_failed(make_bfagent: Any, fake_provider: Any
     assert (log.llm_id, log.success, log.error_message) == (row.pk, False, "BadRequestError")
 
 
+def test_original_tracker_on_a_log_table_of_the_other_shape(make_bfagent: Any) -> None:
+    from .bfagentapp.models import TravelUsageLog
+
+    tracker_cls = old("creative_services.adapters.django_adapter", "DjangoUsageTracker")
+    tracker = tracker_cls(model_class=TravelUsageLog)
+    tracker.track(42, "travel", "plans", 12, 8, 0.5, 300)
+    log = TravelUsageLog.objects.get()
+    assert (log.llm_id, log.input_tokens, log.output_tokens, log.cost) == (
+        42,
+        12,
+        8,
+        Decimal("0.5"),
+    )
+    stats = tracker.get_stats(app_name="travel")  # no app column: not filtered
+    assert (stats.total_requests, stats.total_tokens_input, stats.total_cost) == (1, 12, 0.5)
+    assert [r.completion_tokens for r in tracker.get_recent(5)] == [8]
+
+
 def test_a_log_table_without_tokens_is_refused() -> None:
     from creative_services.adapters import LegacyLogTracker
 

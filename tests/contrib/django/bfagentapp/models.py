@@ -42,3 +42,17 @@ class LLMUsageLog(models.Model):
 
     class Meta:
         app_label = "bfagentapp"
+
+
+class TravelUsageLog(models.Model):
+    """The other shape the original tracker wrote: ``input_tokens``/``output_tokens``, a plain
+    ``llm_id``, no app or service columns."""
+
+    llm_id = models.IntegerField(null=True)
+    input_tokens = models.IntegerField(default=0)
+    output_tokens = models.IntegerField(default=0)
+    cost = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        app_label = "bfagentapp"
