@@ -246,6 +246,36 @@ async def test_a_five_method_registry_of_the_original_is_accepted(
     assert len(fake_provider.requests) == 2
 
 
+def test_a_five_method_registry_falls_back_from_its_own_choice() -> None:
+    from creative_services.registry._relaxed import RelaxedRegistry
+
+    a = LLMEntry(name="a", provider="openai", model_name="gpt-4o-mini")
+    b = LLMEntry(name="b", provider="openai", model_name="gpt-4o-mini")
+
+    class Mine:
+        def get_by_id(self, llm_id: int) -> None:
+            return None
+
+        def get_by_name(self, name: str) -> None:
+            return None
+
+        def get_by_tier(self, tier: LLMTier) -> LLMEntry | None:
+            return b if tier is LLMTier.STANDARD else None
+
+        def get_default(self) -> None:
+            return None
+
+        def list_active(self) -> list[LLMEntry]:
+            return [a, b]
+
+    registry = RelaxedRegistry(Mine())
+    assert [e.name for e in registry.candidates("standard")] == ["b", "a"]
+    with pytest.raises(NoActiveEntryError):
+        registry.get_default()
+    with pytest.raises(UnknownModelError):
+        registry.get_by_name("a")
+
+
 def test_something_that_is_no_registry_is_still_refused() -> None:
     with pytest.raises(ConfigurationError, match="must implement LLMRegistry"):
         DynamicLLMClient(object())  # type: ignore[arg-type]
