@@ -38,6 +38,13 @@ def have_redis() -> bool:
     return shutil.which("redis-server") is not None
 
 
+def _which(program: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        raise RuntimeError(f"{program} is not installed")
+    return path
+
+
 def _wait_port(port: int, limit: float = 30.0) -> None:
     started = time.monotonic()
     while time.monotonic() - started < limit:
@@ -70,19 +77,15 @@ class OwnPostgres:
         self.pid: int | None = None
         self._user: pwd.struct_passwd | None = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
 
-    def _as_user(self) -> None:  # preexec_fn: drop root before initdb/postgres run
-        if self._user is not None:
-            os.setgid(self._user.pw_gid)
-            os.setuid(self._user.pw_uid)
-
-    def _run(self, *args: str) -> None:
+    def _run(self, program: str, *args: str) -> None:
+        user = {} if self._user is None else {"user": self._user.pw_uid, "group": self._user.pw_gid}
         subprocess.run(
-            args,
+            [_which(program), *args],
             check=True,
             capture_output=True,
-            preexec_fn=self._as_user,  # noqa: PLW1509 - no threads of ours run yet
             cwd=self.dir,
             timeout=120,
+            **user,  # type: ignore[call-overload]
         )
 
     def start(self) -> OwnPostgres:
@@ -182,7 +185,7 @@ class OwnRedis:
 
     def start(self) -> OwnRedis:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [_which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
