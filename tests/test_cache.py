@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from creative_services.cache import (
     cache_key,
     cache_lookup,
     cache_store,
+    cache_wait,
     cacheable,
 )
 from creative_services.structured import parse_output, prepare_response_format
@@ -465,3 +468,64 @@ def test_two_trackers_upgrading_one_file_at_once(tmp_path: Path) -> None:
     assert errors == []
     for tracker in opened:
         tracker.close()
+
+
+# --- a cache that does not answer (issue 14 item 3) ------------------------------------------
+
+
+class SilentCache:
+    """A cache whose backend accepted the request and never answers (a hung Redis)."""
+
+    def __init__(self) -> None:
+        self.never = asyncio.Event()
+        self.calls = 0
+
+    async def aget(self, key: str) -> CachedAnswer | None:
+        self.calls += 1
+        await self.never.wait()
+        return None
+
+    async def aset(self, key: str, value: CachedAnswer, ttl: float | None = None) -> None:
+        self.calls += 1
+        await self.never.wait()
+
+
+@pytest.mark.parametrize(
+    ("remaining", "wait"),
+    [(None, None), (60.0, 1.0), (5.0, 0.5), (0.2, 0.02), (0.0, 0.0), (-1.0, 0.0)],
+)
+def test_cache_wait_is_a_small_share_of_what_is_left(
+    remaining: float | None, wait: float | None
+) -> None:
+    assert cache_wait(remaining) == (None if wait is None else pytest.approx(wait))
+
+
+async def test_silent_cache_is_a_miss_within_its_share_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache = SilentCache()
+    with caplog.at_level(logging.WARNING, logger="creative_services"):
+        started = time.monotonic()
+        for _ in range(3):
+            assert await cache_lookup(cache, ["a", "b"], remaining=2.0) is None
+        took = time.monotonic() - started
+    assert cache.calls == 3
+    assert took < 3 * 2.0 * 0.5  # each waits a tenth of 2 s, nowhere near the deadline
+    slow = [r.getMessage() for r in caplog.records if "response_cache_timeout" in r.getMessage()]
+    assert len(slow) == 1, slow  # once per interval, not once per call
+
+
+async def test_store_on_a_silent_cache_does_not_hold_the_caller(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache = SilentCache()
+    with caplog.at_level(logging.WARNING, logger="creative_services"):
+        started = time.monotonic()
+        assert await cache_store(cache, "k", _response(), remaining=20.0) is False
+        held = time.monotonic() - started
+        await asyncio.sleep(1.5)  # the background store gives up after its share (1 s)
+    assert held < 0.5  # STORE_GRACE (0.05 s), not the store's bound (1 s)
+    assert any("response_cache_timeout" in r.getMessage() for r in caplog.records)
+    healthy = InMemoryResponseCache()
+    assert await cache_store(healthy, "k", _response(), remaining=2.0) is True
+    assert await cache_lookup(healthy, ["k"], remaining=2.0) is not None  # read back at once

@@ -17,16 +17,23 @@ The policy, in full:
   no budget reservation.
 * A failing cache backend never costs the caller an answer: :func:`cache_lookup` and
   :func:`cache_store` log it (``response_cache_failed``) and carry on as a miss.
+* A slow or hung one never costs the caller its deadline: given what is left of the call's
+  deadline, a lookup waits at most :func:`cache_wait` of it (a tenth, at most 1 s), then it is a
+  miss (``response_cache_timeout``, logged at most once per ``SLOW_LOG_EVERY`` seconds per cache
+  and operation); the store after the answer runs in the background under the same bound, and the
+  caller waits for it only ``STORE_GRACE`` seconds (so a healthy cache is read back at once).
 
 Values are JSON (:meth:`CachedAnswer.to_json`), never pickle: a shared cache cannot run code.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +52,7 @@ __all__ = [
     "cache_key",
     "cache_lookup",
     "cache_store",
+    "cache_wait",
     "cacheable",
 ]
 
@@ -70,6 +78,14 @@ _TRANSPORT_PARAMS = frozenset(
 # azure_ad_token ...) never reach a key. "max_tokens" and friends are kept (token followed by s).
 _SECRET_PARAM = re.compile(r"key|secret|password|credential|token(?!s)", re.IGNORECASE)
 _NOT_STORED = frozenset({"length", "content_filter", "error"})
+CACHE_SHARE = 0.1
+"""The share of what is left of a call's deadline that one cache operation may take."""
+CACHE_WAIT_MAX = 1.0
+"""...but never more than this many seconds: a cache is a shortcut, not a dependency."""
+STORE_GRACE = 0.05
+"""Seconds the caller waits for the store after its answer; the rest happens in the background."""
+SLOW_LOG_EVERY = 60.0
+"""Seconds between two ``response_cache_timeout`` warnings of one cache and operation."""
 
 
 def answer_params(
@@ -388,39 +404,109 @@ def _log() -> Any:
     return get_logger()
 
 
+def cache_wait(remaining: float | None) -> float | None:
+    """Seconds one cache operation may take when ``remaining`` seconds are left of the call's
+    deadline (None: no deadline, no bound). Pure."""
+    if remaining is None:
+        return None
+    return max(0.0, min(remaining * CACHE_SHARE, CACHE_WAIT_MAX))
+
+
+_slow_logged: weakref.WeakKeyDictionary[Any, dict[str, float]] = weakref.WeakKeyDictionary()
+_slow_logged_by_id: dict[tuple[int, str], float] = {}
+_background: set[asyncio.Task[bool]] = set()
+
+
+def _log_slow(cache: object, op: str, waited: float | None) -> None:
+    """Warn ``response_cache_timeout`` unless this cache's ``op`` did in ``SLOW_LOG_EVERY`` s."""
+    now = time.monotonic()
+    try:
+        seen = _slow_logged.setdefault(cache, {})
+        last = seen.get(op)
+    except TypeError:  # not weak-referenceable
+        seen, last = None, _slow_logged_by_id.get((id(cache), op))
+    if last is not None and now - last < SLOW_LOG_EVERY:
+        return
+    if seen is None:
+        _slow_logged_by_id[(id(cache), op)] = now
+    else:
+        seen[op] = now
+    _log().warning(
+        "response_cache_timeout",
+        op=op,
+        cache=type(cache).__name__,
+        waited_s=None if waited is None else round(waited, 3),
+        counted_as="a miss" if op == "get" else "not stored",
+        every_s=SLOW_LOG_EVERY,
+    )
+
+
+def _log_failed(cache: object, op: str, exc: BaseException) -> None:
+    _log().warning(
+        "response_cache_failed", op=op, cache=type(cache).__name__, error=type(exc).__name__
+    )
+
+
 async def cache_lookup(
-    cache: ResponseCache, keys: Sequence[str]
+    cache: ResponseCache, keys: Sequence[str], *, remaining: float | None = None
 ) -> tuple[int, CachedAnswer] | None:
     """The first hit among ``keys`` (one per candidate entry, in fallback order), with its
-    index; None on a miss. A failing or corrupt cache counts as a miss and is logged."""
-    for index, key in enumerate(keys):
-        try:
-            answer = await cache.aget(key)
-        except Exception as exc:
-            _log().warning(
-                "response_cache_failed",
-                op="get",
-                cache=type(cache).__name__,
-                error=type(exc).__name__,
-            )
-            return None
-        if answer is not None:
-            return index, answer
+    index; None on a miss. A failing or corrupt cache counts as a miss and is logged; so does
+    one that does not answer within :func:`cache_wait` of ``remaining`` (the seconds left of
+    the call's deadline)."""
+    if not keys:
+        return None
+    bound = cache_wait(remaining)
+    try:
+        async with asyncio.timeout(bound):
+            for index, key in enumerate(keys):
+                answer = await cache.aget(key)
+                if answer is not None:
+                    return index, answer
+    except TimeoutError:  # ours, or a cache that says it cannot answer now
+        _log_slow(cache, "get", bound)
+    except Exception as exc:
+        _log_failed(cache, "get", exc)
     return None
 
 
-async def cache_store(
-    cache: ResponseCache, key: str, response: LLMResponse, ttl: float | None = None
+async def _store(
+    cache: ResponseCache, key: str, value: CachedAnswer, ttl: float | None, bound: float | None
 ) -> bool:
-    """Store ``response`` under ``key`` when :func:`cacheable`; True when stored. A failing
-    cache is logged, never raised."""
-    if not cacheable(response):
-        return False
     try:
-        await cache.aset(key, CachedAnswer.from_response(response), ttl)
+        async with asyncio.timeout(bound):
+            await cache.aset(key, value, ttl)
+    except TimeoutError:
+        _log_slow(cache, "set", bound)
+        return False
     except Exception as exc:
-        _log().warning(
-            "response_cache_failed", op="set", cache=type(cache).__name__, error=type(exc).__name__
-        )
+        _log_failed(cache, "set", exc)
         return False
     return True
+
+
+async def cache_store(
+    cache: ResponseCache,
+    key: str,
+    response: LLMResponse,
+    ttl: float | None = None,
+    *,
+    remaining: float | None = None,
+) -> bool:
+    """Store ``response`` under ``key`` when :func:`cacheable`; True when stored. A failing
+    cache is logged, never raised.
+
+    With ``remaining`` (seconds left of the call's deadline) the store is bounded by
+    :func:`cache_wait` of it and does not hold the caller: it waits ``STORE_GRACE`` seconds at
+    most, then returns False while the store goes on in the background.
+    """
+    if not cacheable(response):
+        return False
+    value = CachedAnswer.from_response(response)
+    if remaining is None:
+        return await _store(cache, key, value, ttl, None)
+    task = asyncio.ensure_future(_store(cache, key, value, ttl, cache_wait(remaining)))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    done, _ = await asyncio.wait({task}, timeout=STORE_GRACE)
+    return bool(done) and task.result()

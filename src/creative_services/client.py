@@ -490,7 +490,7 @@ class DynamicLLMClient:
         try:
             cache = self.cache if call.cache_keys else None  # keys exist only for generate()
             if cache is not None:
-                hit = await cache_lookup(cache, call.cache_keys)
+                hit = await cache_lookup(cache, call.cache_keys, remaining=deadline - self._clock())
                 if hit is not None:  # no provider call, no reservation, cost 0
                     state.entry = call.candidates[hit[0]]
                     response = hit[1].to_response(
@@ -586,7 +586,9 @@ class DynamicLLMClient:
                 # StructuredOutputError: `response` (tokens, cost) stays for the books.
                 response = _with_parsed(call, response)
                 if cache is not None:
-                    await cache_store(cache, call.cache_keys[index], response)
+                    await cache_store(
+                        cache, call.cache_keys[index], response, remaining=deadline - self._clock()
+                    )
                 outcome = "success"
                 return response
             failure = self._failure(call, state)

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -173,3 +174,66 @@ def test_an_answer_written_by_one_process_is_a_hit_in_another(redis_alias: str) 
     assert _child("write", key, ANSWER.to_json()) == "WROTE"
     assert CachedAnswer.from_json(_child("read", key)) == ANSWER
     assert DjangoResponseCache(redis_alias).get(key) == ANSWER  # and in this one
+
+
+# --- issue 14 item 3: a hung Redis (our own redis-server, SIGSTOP) --------------------------
+
+
+@pytest.fixture
+def hung_alias(settings: Any) -> Iterator[tuple[str, Any]]:
+    """A cache alias on a redis-server of this test's own, which the test pauses."""
+    from faults._servers import OwnRedis, have_redis
+
+    if not have_redis():
+        pytest.skip("redis-server is not installed")
+    with OwnRedis() as server:
+        settings.CACHES = {
+            **settings.CACHES,
+            "hung": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                     "LOCATION": server.url},
+        }  # fmt: skip
+        try:
+            yield "hung", server
+        finally:
+            server.resume()
+
+
+async def test_hung_redis_is_a_logged_miss_and_calls_do_not_queue(
+    hung_alias: tuple[str, Any], fake_provider: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+    import logging
+    import time
+
+    from creative_services import DictRegistry, DynamicLLMClient, InMemoryUsageTracker
+
+    alias, server = hung_alias
+    entry = LLMEntry(
+        name="fake",
+        provider="openai",
+        model_name="gpt-4o-mini",
+        api_key="sk-" + "hung-redis-test",
+        api_endpoint=fake_provider.base_url,
+    )
+    client = DynamicLLMClient(
+        DictRegistry([entry]), cache=DjangoResponseCache(alias), tracker=InMemoryUsageTracker()
+    )
+    warm = await client.generate(prompt="warm", timeout=5)
+    assert (await client.generate(prompt="warm", timeout=5)).cache_hit  # Redis answers
+    assert not warm.cache_hit
+    server.pause()
+    with caplog.at_level(logging.WARNING, logger="creative_services"):
+        started = time.monotonic()
+        calls = [client.generate(prompt=f"question {i}", timeout=5) for i in range(10)]
+        responses = await asyncio.wait_for(asyncio.gather(*calls), 30)
+        took = time.monotonic() - started
+    print(f"10 concurrent calls, timeout=5, Redis hung: {took:.2f} s")
+    assert [r.cache_hit for r in responses] == [False] * 10
+    assert len(fake_provider.requests) == 1 + 10  # all of them reached the provider
+    assert took < 5.0  # well under 10 s: a share of each deadline, not 5 s per cache call
+    gets = [
+        r
+        for r in caplog.records
+        if "response_cache" in r.getMessage() and "op='get'" in r.getMessage()
+    ]
+    assert len(gets) == 1, caplog.text  # logged once per interval, not once per call

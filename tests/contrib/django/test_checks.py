@@ -18,6 +18,7 @@ def ids(databases: list[str] | None = None) -> list[str]:
         *checks.check_llm_model(),
         *checks.check_litellm_version(),
         *checks.check_entries(databases=databases or ["default"]),
+        *checks.check_registry_fresh(),
     ]
     return sorted(m.id for m in messages)
 
@@ -94,6 +95,40 @@ def test_w004_llm_table_without_version_triggers(make_legacy, legacy_model):
     assert [m.id for m in messages] == ["creative_services.W004"]
     assert 'InstallVersionTriggers("legacyapp.Llms")' in str(messages[0].hint)
     assert checks.check_entries(databases=None) == []  # no database access, no query
+
+
+def test_w007_registry_whose_checks_fail_is_stale(make_llm):
+    """The watcher cannot read the stamp table for longer than 5 s: W007, from memory only."""
+    import time
+
+    from django.db import connection
+
+    from creative_services.adapters import DjangoLLMRegistry
+    from creative_services.contrib.django.triggers import STAMP_TABLE
+
+    make_llm()
+    registry = DjangoLLMRegistry()
+    registry.list_active()
+    assert ids() == []
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {quote(STAMP_TABLE)} RENAME TO {quote('cs_moved_away')}")
+    try:
+        started = time.monotonic()
+        while not checks.check_registry_fresh() and time.monotonic() - started < 20:
+            time.sleep(0.1)
+        messages = checks.check_registry_fresh()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {quote('cs_moved_away')} RENAME TO {quote(STAMP_TABLE)}")
+    assert [m.id for m in messages] == ["creative_services.W007"]
+    assert "is stale for" in messages[0].msg
+    assert "the last snapshot is in use" in messages[0].msg
+    assert registry.list_active()  # still served from the last snapshot
+    started = time.monotonic()
+    while checks.check_registry_fresh() and time.monotonic() - started < 20:
+        time.sleep(0.1)
+    assert ids() == []  # fresh again once the table is back
 
 
 def test_database_checks_wait_for_a_database():

@@ -2,8 +2,10 @@
 
 Lookups only read a snapshot from memory: no query, no ORM call, so they are safe on an event
 loop and cost nothing per call. A daemon thread (``creative-services-registry``) checks each
-table every ``CREATIVE_SERVICES_REGISTRY_CHECK_INTERVAL`` seconds (0.5 by default), with its own
-database connection:
+table every ``CREATIVE_SERVICES_REGISTRY_CHECK_INTERVAL`` seconds (0.5 by default), on one
+persistent connection of its own per database (see :mod:`._watch_db`: never Django's per-request
+connection, so ``CONN_MAX_AGE=0`` does not open a session per check), each check bounded by
+``CREATIVE_SERVICES_REGISTRY_QUERY_TIMEOUT`` (5 s) on the client side:
 
 - *stamp* mode, when the version triggers are installed on the table (the shipped model, on
   PostgreSQL and SQLite): one ``SELECT version`` of the stamp row; the table is read again only
@@ -13,6 +15,9 @@ database connection:
   and compared with the last rows read; a difference rebuilds the snapshot.
 
 A change is therefore in use everywhere at most one interval plus one query after it commits.
+A check that fails or does not answer in time keeps the last snapshot in use; once it is older than
+``max(5 intervals, 5 s)`` the watcher logs ``llm_registry_stale`` (with its age) each check
+interval, at least 1 s apart, until a check succeeds, and the system check ``W007`` reports it.
 ``post_save``/``post_delete`` of a watched model also invalidate this process's snapshot when the
 transaction commits, and the next lookup waits for the reload: a process reads its own ORM writes.
 """
@@ -33,19 +38,20 @@ from creative_services.contrib.django._rows import (
     fetch_rows,
     zero_price_is_unknown,
 )
+from creative_services.contrib.django._watch_db import DbThread
 from creative_services.contrib.django.conf import conf
 from creative_services.contrib.django.triggers import STAMP_TABLE, has_triggers
 from creative_services.exceptions import ConfigurationError
 
-__all__ = ["Source", "invalidate_model", "peek_entry", "source_for", "stop"]
+__all__ = ["Source", "invalidate_model", "peek_entry", "source_for", "stale_sources", "stop"]
 
 _UNSET: Any = object()
 STALE_AFTER_MIN = 5.0
 """A snapshot not checked for max(5 check intervals, this many seconds) is logged as stale."""
 STALE_LOG_EVERY = 60.0
-"""Seconds between two ``llm_registry_stale`` warnings of one source."""
-STATEMENT_TIMEOUT_MS = 5000
-"""PostgreSQL ``statement_timeout`` of the watcher's connection: a lock wait cannot hang it."""
+"""Seconds between two ``llm_registry_stale`` warnings of lookups (the watcher is silent)."""
+STALE_REPORT_MIN = 1.0
+"""The watcher's ``llm_registry_stale`` lines come each check interval, but at least this apart."""
 _lock = threading.RLock()
 _sources: dict[tuple[str, str], Source] = {}
 _watcher: _Watcher | None = None
@@ -83,6 +89,7 @@ class Source:
         self.next_check = 0.0
         self.checked_at: float | None = None
         """``time.monotonic()`` of the last successful check; None before the first."""
+        self.created_at = time.monotonic()
         self.stale_after = max(5 * conf.REGISTRY_CHECK_INTERVAL, STALE_AFTER_MIN)
         self._stale_logged = -STALE_LOG_EVERY
         self._stale_lock = threading.Lock()
@@ -97,7 +104,7 @@ class Source:
         snap = self.snapshot
         checked = self.checked_at
         if checked is not None and time.monotonic() - checked > self.stale_after:
-            self._warn_stale()  # the watcher hangs or fails: say so, still serve from memory
+            self.warn_stale(STALE_LOG_EVERY)  # say so if the watcher cannot; serve from memory
         if snap is not None and self.fresh.is_set():
             return snap  # the steady state: a few attribute reads and a clock read
         if snap is None and self.fresh.is_set():
@@ -118,13 +125,19 @@ class Source:
             ) from self.error
         return snap
 
-    def _warn_stale(self) -> None:
-        """Log ``llm_registry_stale`` at most once per ``STALE_LOG_EVERY`` seconds (no I/O)."""
+    def stale_for(self) -> float | None:
+        """Seconds since the last successful check (or since this source exists, before the
+        first) when more than ``stale_after``; None while fresh. No I/O."""
+        age = time.monotonic() - (self.checked_at or self.created_at)
+        return age if age > self.stale_after else None
+
+    def warn_stale(self, every: float) -> None:
+        """Log ``llm_registry_stale`` when stale, unless logged less than ``every`` s ago."""
         if not self._stale_lock.acquire(blocking=False):
             return  # another thread is logging it right now
         try:
-            now, checked = time.monotonic(), self.checked_at
-            if checked is None or now - self._stale_logged < STALE_LOG_EVERY:
+            age, now = self.stale_for(), time.monotonic()
+            if age is None or now - self._stale_logged < every:
                 return
             self._stale_logged = now
         finally:
@@ -133,9 +146,22 @@ class Source:
             "llm_registry_stale",
             model=self.model._meta.label,
             database=self.alias,
-            age_s=round(now - checked, 1),
+            age_s=round(age, 1),
             error=repr(self.error) if self.error else None,
+            keeping="the last snapshot" if self.snapshot else "nothing",
         )
+
+    def timed_out(self, timeout: float) -> None:
+        """The watcher gave up waiting for this source's check (runs in the watcher thread)."""
+        if self.error is None:
+            self.error = TimeoutError(f"no answer from the database within {timeout:g} s")
+            _log().warning(
+                "llm_registry_check_failed",
+                model=self.model._meta.label,
+                database=self.alias,
+                error=repr(self.error),
+                keeping="the last snapshot" if self.snapshot else "nothing",
+            )
 
     def invalidate(self) -> None:
         """Make the next lookup wait for a reload, and start it now."""
@@ -144,15 +170,14 @@ class Source:
             self.fresh.clear()
         _ensure_watcher().wake()
 
-    def check(self) -> None:
-        """Reload when the table changed (runs in the watcher thread only)."""
-        from django.db import connections
-
+    def check(self, db: DbThread) -> None:
+        """Reload when the table changed (runs in ``db``'s thread only)."""
         with _lock:
             generation = self._generation
         forced = not self.fresh.is_set()
-        conn = connections[self.alias]
+        conn: Any = None
         try:
+            conn = db.connection(self.alias)
             _limit_statements(conn)
             if self.stamped is None:
                 self.stamped = has_triggers(conn, self.model._meta.db_table)
@@ -177,8 +202,9 @@ class Source:
                     keeping="the last snapshot" if self.snapshot else "nothing",
                 )
             self.error, self._token, self.stamped = exc, _UNSET, None
-            with contextlib.suppress(Exception):
-                conn.close()
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()  # the next check reconnects
         else:
             if self.error is not None:
                 _log().info("llm_registry_check_recovered", model=self.model._meta.label)
@@ -186,7 +212,7 @@ class Source:
             self.checked_at = time.monotonic()
             self.stale_after = max(5 * conf.REGISTRY_CHECK_INTERVAL, STALE_AFTER_MIN)
             with contextlib.suppress(Exception):
-                conn.close_if_unusable_or_obsolete()  # honours CONN_MAX_AGE
+                conn.close_if_unusable_or_obsolete()  # after an error; never for its age
         with _lock:
             if self._generation == generation:
                 self.fresh.set()
@@ -205,15 +231,17 @@ _limited: dict[str, Any] = {}
 
 
 def _limit_statements(conn: Any) -> None:
-    """Set ``statement_timeout`` on the watcher's PostgreSQL connection, once per connection."""
+    """Set ``statement_timeout`` on the watcher's PostgreSQL connection, once per connection:
+    a lock wait ends on the server too, not only on our side."""
     if conn.vendor != "postgresql":
         return
     conn.ensure_connection()
     raw = conn.connection
     if _limited.get(conn.alias) is raw:
         return
+    milliseconds = max(1, int(conf.REGISTRY_QUERY_TIMEOUT * 1000))
     with conn.cursor() as cursor:
-        cursor.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
+        cursor.execute(f"SET statement_timeout = {milliseconds}")
     _limited[conn.alias] = raw
 
 
@@ -241,15 +269,14 @@ class _Watcher:
         self._wake.set()
 
     def stop(self, timeout: float) -> None:
-        """Stop the thread; it closes its database connections on the way out."""
+        """Stop the thread; its database thread closes the connections on the way out."""
         self._stop.set()
         self._wake.set()
         if self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join(timeout)
 
     def _run(self) -> None:
-        from django.db import connections
-
+        db = DbThread()
         try:
             while not self._stop.is_set():
                 self._wake.clear()
@@ -260,13 +287,22 @@ class _Watcher:
                     started = time.monotonic()
                     if not source.fresh.is_set() or started >= source.next_check:
                         source.next_check = started + interval
-                        source.check()
+                        self._check(db, source)
+                        source.warn_stale(max(interval, STALE_REPORT_MIN))
                 due = min((s.next_check for s in list(_sources.values())), default=None)
                 wait = interval if due is None else due - time.monotonic()
                 self._wake.wait(max(0.0, wait))
         finally:
-            connections.close_all()
+            db.stop(5.0)
             _limited.clear()
+
+    @staticmethod
+    def _check(db: DbThread, source: Source) -> None:
+        """One check of ``source`` in the database thread, waited for at most the query timeout
+        (then aborted); skipped while an aborted check is still on its way out."""
+        timeout = conf.REGISTRY_QUERY_TIMEOUT
+        if not db.run(lambda: source.check(db), timeout):
+            source.timed_out(timeout)
 
 
 def _ensure_watcher() -> _Watcher:
@@ -305,6 +341,16 @@ def source_for(model: Any, alias: str) -> Source:
                 source = _sources[key] = Source(model, alias)
         _ensure_watcher().wake()
     return source
+
+
+def stale_sources() -> list[tuple[Source, float]]:
+    """The sources of this process whose snapshot is stale, with its age in seconds (no I/O)."""
+    found = []
+    for source in list(_sources.values()):
+        age = source.stale_for()
+        if age is not None:
+            found.append((source, age))
+    return found
 
 
 def peek_entry(label: str, llm_id: int) -> Any:

@@ -13,6 +13,9 @@
                             whole each check interval (poll mode)
 ``creative_services.W008``  a model named ``Llms`` is installed but
                             ``CREATIVE_SERVICES_LLM_MODEL`` is not set (``_legacy.py``)
+``creative_services.W007``  this process's registry is stale: its background checks have not
+                            succeeded for N s (database stalled or down); the last snapshot is
+                            in use. Reads memory only, so it answers while the database hangs
 ========================  ===================================================================
 """
 
@@ -218,11 +221,32 @@ def _trigger_warnings(model: Any, alias: str) -> list[checks.CheckMessage]:
     ]
 
 
+def check_registry_fresh(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W007: the registry snapshots of this process are fresh (memory only, never a query)."""
+    from creative_services.contrib.django import _watch
+
+    return [
+        checks.Warning(
+            f"the LLM registry ({source.model._meta.label} on database {source.alias!r}) is "
+            f"stale for {age:.0f} s: "
+            + ("the last snapshot is in use" if source.snapshot else "nothing is loaded")
+            + (f" ({source.error!r})" if source.error else ""),
+            hint="The registry's background check cannot read the database: see the "
+            "llm_registry_stale log lines; CREATIVE_SERVICES_REGISTRY_QUERY_TIMEOUT bounds "
+            "each check.",
+            obj=source.model,
+            id="creative_services.W007",
+        )
+        for source, age in _watch.stale_sources()
+    ]
+
+
 CHECKS: tuple[Callable[..., list[checks.CheckMessage]], ...] = (
     check_llm_model,
     check_litellm_version,
     check_entries,
     check_llms_model_setting,
+    check_registry_fresh,
 )
 
 

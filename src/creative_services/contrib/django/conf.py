@@ -8,6 +8,10 @@
                                                          checks for registry changes
 ``CREATIVE_SERVICES_REGISTRY_LOAD_TIMEOUT``              ``10.0``: seconds a lookup waits for the
                                                          first load of the registry
+``CREATIVE_SERVICES_REGISTRY_QUERY_TIMEOUT``             ``5.0``: seconds one background check may
+                                                         take (connect and statements, on the
+                                                         client side); then it is aborted and
+                                                         the next check reconnects
 ``CREATIVE_SERVICES_ENCRYPTION_KEY``                     ``None``: key (any string, or a list,
                                                          newest first) that encrypts stored API
                                                          keys; default: ``SECRET_KEY``.
@@ -49,6 +53,11 @@ class _Conf:
     def REGISTRY_LOAD_TIMEOUT(self) -> float:
         """Seconds a lookup waits for a (re)load before it gives up."""
         return float(self._get("REGISTRY_LOAD_TIMEOUT", 10.0))
+
+    @property
+    def REGISTRY_QUERY_TIMEOUT(self) -> float:
+        """Seconds one background registry check may take before it is aborted."""
+        return max(0.1, float(self._get("REGISTRY_QUERY_TIMEOUT", 5.0)))
 
     @property
     def ENCRYPTION_KEYS(self) -> list[str]:
