@@ -188,6 +188,7 @@ class DynamicLLMClient:
         response_format: Any = None,
         cache: bool = True,
         escalate: Escalate = False,
+        entry_defaults: bool = True,
         **provider_params: Any,
     ) -> LLMResponse:
         """Generate an answer.
@@ -195,6 +196,8 @@ class DynamicLLMClient:
         Pick at most one of ``tier``, ``llm_id`` and ``llm_name``; with none, the registry's
         default tier is used. A tier falls back through its active entries in order; an id or
         name means exactly that entry. ``provider_params`` go to LiteLLM unchanged.
+        The entry's ``max_tokens``/``temperature`` fill in what the call leaves unset (adapted to
+        what the model accepts); ``entry_defaults=False`` sends neither unless passed.
 
         Raises:
             InvalidRequestError: bad arguments (before any network call).
@@ -208,6 +211,7 @@ class DynamicLLMClient:
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
             timeout, metadata, user_id, tenant_id, provider_params,
             response_format=response_format, cache=cache, escalate=escalate,
+            entry_defaults=entry_defaults,
         )  # fmt: skip
         from creative_services import _sync
 
@@ -231,6 +235,7 @@ class DynamicLLMClient:
         response_format: Any = None,
         cache: bool = True,
         escalate: Escalate = False,
+        entry_defaults: bool = True,
         **provider_params: Any,
     ) -> LLMResponse:
         """Blocking twin of :meth:`generate`, run on the library's one background loop.
@@ -241,6 +246,7 @@ class DynamicLLMClient:
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
             timeout, metadata, user_id, tenant_id, provider_params,
             response_format=response_format, cache=cache, escalate=escalate,
+            entry_defaults=entry_defaults,
         )  # fmt: skip
         from creative_services import _sync
 
@@ -275,6 +281,7 @@ class DynamicLLMClient:
         response_format: Any = None,
         cache: bool = False,
         escalate: Escalate = False,
+        entry_defaults: bool = True,
         **provider_params: Any,
     ) -> LLMStream:
         """Stream an answer: ``async for text in client.stream(...)``, then ``stream.response``.
@@ -292,6 +299,7 @@ class DynamicLLMClient:
                 prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens,
                 temperature, timeout, metadata, user_id, tenant_id, provider_params,
                 response_format=response_format, cache=cache, escalate=escalate, stream=True,
+                entry_defaults=entry_defaults,
             )  # fmt: skip
             run_on_loop(self._run(call, sink=pipe), pipe)
 
@@ -315,6 +323,7 @@ class DynamicLLMClient:
         response_format: Any = None,
         cache: bool = False,
         escalate: Escalate = False,
+        entry_defaults: bool = True,
         **provider_params: Any,
     ) -> SyncLLMStream:
         """Blocking twin of :meth:`stream`: ``for text in client.stream_sync(...)``.
@@ -328,6 +337,7 @@ class DynamicLLMClient:
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
             timeout, metadata, user_id, tenant_id, provider_params,
             response_format=response_format, cache=cache, escalate=escalate, stream=True,
+            entry_defaults=entry_defaults,
         )  # fmt: skip
         return SyncLLMStream(lambda pipe: run_on_loop(self._run(call, sink=pipe), pipe))
 
@@ -353,6 +363,7 @@ class DynamicLLMClient:
         cache: bool = True,
         escalate: Escalate = False,
         stream: bool = False,
+        entry_defaults: bool = True,
     ) -> _Call:
         """Step 1: validate everything and pick the candidates, before any network call."""
         if stream and cache:
@@ -424,6 +435,7 @@ class DynamicLLMClient:
             params=provider_params,
             output=output,
             cache_keys=cache_keys,
+            entry_defaults=entry_defaults,
         )
 
     async def _run(
@@ -502,8 +514,9 @@ class DynamicLLMClient:
                     entry,
                     key,
                     call.messages,
-                    max_tokens=call.max_tokens or entry.max_tokens,
-                    temperature=entry.temperature if call.temperature is None else call.temperature,
+                    max_tokens=call.max_tokens,
+                    temperature=call.temperature,
+                    entry_defaults=call.entry_defaults,
                     # LiteLLM caches one HTTP client per distinct timeout: pass the call's
                     # constant budget, and enforce the shrinking deadline ourselves below.
                     timeout=call.timeout,
@@ -739,6 +752,7 @@ class DynamicLLMClient:
             tried=tuple(f.entry for f in state.failures if f.entry is not None),
             request_id=state.request_id,
             tool_calls=result.tool_calls,
+            raw=result.raw,
         )
 
     def _failure(self, call: _Call, state: _CallState) -> LLMError:
@@ -865,6 +879,7 @@ class _Call:
     params: dict[str, Any]
     output: OutputSpec | None = None
     cache_keys: list[str] = field(default_factory=list)
+    entry_defaults: bool = True
 
 
 class _OneEntry(BaseRegistry):
