@@ -485,7 +485,10 @@ def _decimal(value: object) -> Decimal | None:
 
 
 def provider_of(model: str) -> str | None:
-    """The provider LiteLLM's model map places a bare model id at (``gpt-4o`` -> ``openai``)."""
+    """The provider LiteLLM's model map places a bare model id at (``gpt-4o`` -> ``openai``);
+    a fine-tuned id (``ft:gpt-4o-mini:org::id``) is at its base model's provider."""
+    if model.startswith("ft:"):
+        model = model.split(":", 2)[1]
     info = load().model_cost.get(model)
     provider = info.get("litellm_provider") if isinstance(info, Mapping) else None
     return str(provider) if provider else None
