@@ -81,7 +81,8 @@ def test_every_parameter_sent_is_forwarded_and_not_given_is_left_out(fake_provid
 
     _, bodies = _same(fake_provider, sdk, drop_in, call)
     assert bodies[1] == bodies[0]
-    assert bodies[0]["metadata"] == {"team": "a"} and "temperature" not in bodies[0]
+    assert bodies[0]["metadata"] == {"team": "a"}
+    assert "temperature" not in bodies[0]
 
 
 def test_message_objects_from_an_answer_go_back_in(fake_provider, sdk, drop_in, tracker):
@@ -300,7 +301,8 @@ def test_stream_helper_and_raw_stream(fake_provider, sdk, drop_in, tracker):
         )
     )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "ab"
-    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 15
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.total_tokens == 15
     assert [r.outcome for r in tracker.records] == ["success", "success"]
 
 
