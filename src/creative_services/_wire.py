@@ -284,21 +284,29 @@ class ChunkEncoder:
                  "model": self.model, "choices": choices, **extra}  # fmt: skip
         return b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
 
-    def text(self, text: str) -> bytes:
-        delta: dict[str, Any] = {"content": text}
-        if self.first:
-            delta["role"], self.first = "assistant", False
+    def _opening(self) -> bytes:
+        """OpenAI opens with a frame that only names the role (and an empty content)."""
+        if not self.first:
+            return b""
+        self.first = False
+        delta = {"role": "assistant", "content": ""}
         return self._frame([{"index": 0, "delta": delta, "finish_reason": None}])
+
+    def text(self, text: str) -> bytes:
+        opening = self._opening()
+        delta = {"content": text}
+        return opening + self._frame([{"index": 0, "delta": delta, "finish_reason": None}])
 
     def last(self, response: LLMResponse) -> bytes:
         """The closing frames: tool calls (whole), the finish reason, the usage, ``[DONE]``."""
+        frames = self._opening()
         self.model = response.model or self.model
-        delta: dict[str, Any] = {"role": "assistant"} if self.first else {}
+        delta: dict[str, Any] = {}
         calls = _message(response).get("tool_calls")
         if calls:
             delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(calls)]
         finish = response.finish_reason or ("tool_calls" if calls else "stop")
-        frames = self._frame([{"index": 0, "delta": delta, "finish_reason": finish}])
+        frames += self._frame([{"index": 0, "delta": delta, "finish_reason": finish}])
         if self.include_usage:
             frames += self._frame([], usage=_usage_body(response))
         return frames + b"data: [DONE]\n\n"
