@@ -332,3 +332,18 @@ async def test_async_client_answers_streams_and_raises_sdk_errors(fake_provider,
         page = await client.models.list()
         assert "standard" in [m.id for m in page.data]
     assert [r.outcome for r in tracker.records] == ["success", "success", "error"]
+
+
+def test_a_budget_refusal_is_a_429_budget_exceeded_before_any_call(fake_provider, tracker):
+    from creative_services import DynamicLLMClient
+    from creative_services.budgets import BudgetLimit, InMemoryBudget
+
+    entry = LLMEntry(name="main", provider="openai", model_name="gpt-4.1-mini", tier="standard",
+                     api_key="k", api_endpoint=fake_provider.base_url, cost_per_1k_input="1",
+                     cost_per_1k_output="1")  # fmt: skip
+    budget = InMemoryBudget([BudgetLimit("global", "day", "0.000001")])
+    core = DynamicLLMClient(DictRegistry([entry]), tracker=tracker, budget=budget)
+    with pytest.raises(openai.RateLimitError) as info:
+        OpenAI(client=core).chat.completions.create(model="standard", messages=HI)
+    assert info.value.code == "budget_exceeded"
+    assert fake_provider.requests == []
