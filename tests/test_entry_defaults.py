@@ -1,5 +1,6 @@
-"""An entry's max_tokens/temperature defaults are adapted to what its model accepts; what the
-caller passes explicitly is sent as it is."""
+"""Requests as generate() builds them: an entry's max_tokens/temperature defaults are adapted to
+what its model accepts, what the caller passes explicitly is sent as it is, and message objects
+are accepted as well as dicts."""
 
 from __future__ import annotations
 
@@ -51,3 +52,21 @@ def test_explicit_max_tokens_replaces_the_default_under_its_own_name(fake_provid
 def test_entry_defaults_false_sends_only_what_the_caller_passed(fake_provider):
     _client(fake_provider, "gpt-4o-mini").generate_sync("hi", entry_defaults=False)
     assert _sent(fake_provider) == {}
+
+
+def test_generate_accepts_the_sdks_message_objects_and_pydantic_models(fake_provider):
+    from openai.types.chat import ChatCompletionMessage
+    from pydantic import BaseModel
+
+    class Note(BaseModel):
+        role: str
+        content: str
+
+    earlier = ChatCompletionMessage(role="assistant", content="Paris.")
+    messages = [{"role": "user", "content": "Capital?"}, earlier, Note(role="user", content="Why?")]
+    _client(fake_provider, "gpt-4o-mini").generate_sync(messages=messages)  # type: ignore[list-item]
+    assert fake_provider.requests[-1].body["messages"] == [
+        {"role": "user", "content": "Capital?"},
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "Why?"},
+    ]
