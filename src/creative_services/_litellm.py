@@ -133,6 +133,8 @@ class ProviderResult:
     usage: Usage
     provider_cost: Decimal | None
     tool_calls: tuple[ToolCall, ...]
+    raw: Any = None
+    """The provider's answer object (non-streamed calls)."""
 
 
 def build_kwargs(
@@ -140,26 +142,40 @@ def build_kwargs(
     api_key: str | None,
     messages: Sequence[Mapping[str, Any]],
     *,
-    max_tokens: int,
-    temperature: float,
+    max_tokens: int | None,
+    temperature: float | None,
     timeout: float,
     params: Mapping[str, Any],
+    entry_defaults: bool = True,
 ) -> dict[str, Any]:
-    """The ``litellm.acompletion`` keyword arguments for one attempt on ``entry``."""
+    """The ``litellm.acompletion`` keyword arguments for one attempt on ``entry``.
+
+    ``max_tokens``/``temperature`` given by the caller are sent as they are; the entry's
+    defaults fill in the others (``entry_defaults``), adapted to what the model accepts.
+    """
     model, api_base = litellm_route(entry.provider, entry.model_name, entry.api_endpoint)
     spec = provider_spec(entry.provider)
     kwargs: dict[str, Any] = {
         "model": model,
         "messages": list(messages),
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-        "timeout": timeout,
         # One retry layer only: ours (retry.py).
         "num_retries": 0,
         "max_retries": 0,
         # Marks the call as ours for load()'s cost-calculator hook (LiteLLM makes a uuid4 else).
         "litellm_call_id": "creative-services-" + os.urandom(16).hex(),
     }
+    if entry_defaults:
+        explicit = set(params)
+        if max_tokens is not None or explicit & set(_MAX_TOKEN_NAMES):
+            explicit.update(_MAX_TOKEN_NAMES)
+        if temperature is not None:
+            explicit.add("temperature")
+        defaults = accepted_defaults(model, entry.max_tokens, entry.temperature)
+        kwargs.update((k, v) for k, v in defaults.items() if k not in explicit)
+    if max_tokens is not None:
+        kwargs["max_tokens"] = max_tokens
+    if temperature is not None:
+        kwargs["temperature"] = temperature
     if api_base:
         kwargs["api_base"] = api_base
     if api_key:
@@ -169,6 +185,57 @@ def build_kwargs(
     kwargs.update(entry.extra_params)
     kwargs.update(params)
     return kwargs
+
+
+_MAX_TOKEN_NAMES = ("max_tokens", "max_completion_tokens")
+
+
+def accepted_defaults(model: str, max_tokens: int, temperature: float) -> dict[str, Any]:
+    """An entry's defaults as ``model`` accepts them (``model`` is LiteLLM's route).
+
+    LiteLLM's own parameter mapping decides: reasoning models (o-series, gpt-5) take no
+    temperature and want ``max_completion_tokens``; what a model refuses is dropped and logged
+    at debug. A caller's explicit values never pass through here.
+    """
+    kept = dict(_accepted_names(model))
+    result: dict[str, Any] = {}
+    if kept["temperature"]:
+        result["temperature"] = temperature
+    if kept["max_tokens"]:
+        result[kept["max_tokens"]] = max_tokens
+    dropped = [n for n in ("temperature", "max_tokens") if not kept[n]]
+    if dropped or kept["max_tokens"] not in ("max_tokens", None):
+        from creative_services._log import debug_enabled, get_logger
+
+        if debug_enabled():
+            get_logger().debug(
+                "entry_defaults_adapted", model=model, dropped=dropped, sent=sorted(result)
+            )
+    return result
+
+
+@lru_cache(maxsize=512)
+def _accepted_names(model: str) -> tuple[tuple[str, Any], ...]:
+    """Which default names ``model`` takes: temperature (bool) and its max-tokens name."""
+    litellm = load()
+    try:
+        name, provider, _, _ = litellm.get_llm_provider(model)
+        config = litellm.utils.ProviderConfigManager.get_provider_chat_config(
+            model=name, provider=litellm.types.utils.LlmProviders(provider)
+        )
+        mapped = config.map_openai_params(
+            non_default_params={"temperature": 0.7, "max_tokens": 4096},
+            optional_params={},
+            model=name,
+            drop_params=True,
+        )
+    except Exception:  # no mapping known: send the defaults as they are
+        return (("temperature", True), ("max_tokens", "max_tokens"))
+    translated = any("token" in k for k in mapped if k not in _MAX_TOKEN_NAMES)
+    tokens = next((n for n in _MAX_TOKEN_NAMES if n in mapped), None)
+    if tokens is None and translated:
+        tokens = "max_tokens"  # the provider has its own name: LiteLLM maps max_tokens to it
+    return (("temperature", "temperature" in mapped), ("max_tokens", tokens))
 
 
 async def complete(
@@ -199,6 +266,7 @@ def _result(response: Any, entry: LLMEntry, kwargs: Mapping[str, Any]) -> Provid
         usage=_usage(raw_usage, kwargs, content),
         provider_cost=_decimal(getattr(raw_usage, "cost", None)),
         tool_calls=tool_calls,
+        raw=response,
     )
 
 
@@ -417,7 +485,10 @@ def _decimal(value: object) -> Decimal | None:
 
 
 def provider_of(model: str) -> str | None:
-    """The provider LiteLLM's model map places a bare model id at (``gpt-4o`` -> ``openai``)."""
+    """The provider LiteLLM's model map places a bare model id at (``gpt-4o`` -> ``openai``);
+    a fine-tuned id (``ft:gpt-4o-mini:org::id``) is at its base model's provider."""
+    if model.startswith("ft:"):
+        model = model.split(":", 2)[1]
     info = load().model_cost.get(model)
     provider = info.get("litellm_provider") if isinstance(info, Mapping) else None
     return str(provider) if provider else None

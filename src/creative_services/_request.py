@@ -34,12 +34,26 @@ def _check_text(value: object, where: str, *, param: str) -> str:
     return value
 
 
+def _as_mapping(message: object) -> object:
+    """A message object (the openai SDK's ``ChatCompletionMessage``, any pydantic model) as the
+    dict it stands for; anything else as it is."""
+    if isinstance(message, Mapping):
+        return message
+    dump = getattr(message, "model_dump", None)
+    if callable(dump):
+        value = dump(exclude_none=True)
+        if isinstance(value, Mapping):
+            return value
+    return message
+
+
 def build_messages(
     prompt: str | None,
     messages: Sequence[Mapping[str, Any]] | None,
     system_prompt: str | None,
 ) -> list[dict[str, Any]]:
-    """The OpenAI-format message list for a call. Raises: InvalidRequestError."""
+    """The OpenAI-format message list for a call (dicts, or message objects such as
+    ``reply.choices[0].message``). Raises: InvalidRequestError."""
     if prompt is None and not messages:
         raise InvalidRequestError("give a prompt or a non-empty messages list", param="prompt")
     result: list[dict[str, Any]] = []
@@ -50,7 +64,7 @@ def build_messages(
     if messages is not None:
         if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
             raise InvalidRequestError("messages must be a list of dicts", param="messages")
-        for i, message in enumerate(messages):
+        for i, message in enumerate(map(_as_mapping, messages)):
             if not isinstance(message, Mapping):
                 raise InvalidRequestError(f"messages[{i}] must be a dict", param="messages")
             role = message.get("role")

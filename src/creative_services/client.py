@@ -214,6 +214,7 @@ class DynamicLLMClient:
         response_format: Any = None,
         cache: bool = True,
         escalate: Escalate = False,
+        entry_defaults: bool = True,
         **provider_params: Any,
     ) -> LLMResponse:
         """Generate an answer.
@@ -221,6 +222,8 @@ class DynamicLLMClient:
         Pick at most one of ``tier``, ``llm_id`` and ``llm_name``; with none, the registry's
         default tier is used. A tier falls back through its active entries in order; an id or
         name means exactly that entry. ``provider_params`` go to LiteLLM unchanged.
+        The entry's ``max_tokens``/``temperature`` fill in what the call leaves unset (adapted to
+        what the model accepts); ``entry_defaults=False`` sends neither unless passed.
 
         Raises:
             InvalidRequestError: bad arguments (before any network call).
@@ -234,6 +237,7 @@ class DynamicLLMClient:
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
             timeout, metadata, user_id, tenant_id, provider_params,
             response_format=response_format, cache=cache, escalate=escalate,
+            entry_defaults=entry_defaults,
         )  # fmt: skip
         from creative_services import _sync
 
@@ -257,6 +261,7 @@ class DynamicLLMClient:
         response_format: Any = None,
         cache: bool = True,
         escalate: Escalate = False,
+        entry_defaults: bool = True,
         **provider_params: Any,
     ) -> LLMResponse:
         """Blocking twin of :meth:`generate`, run on the library's one background loop.
@@ -267,6 +272,7 @@ class DynamicLLMClient:
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
             timeout, metadata, user_id, tenant_id, provider_params,
             response_format=response_format, cache=cache, escalate=escalate,
+            entry_defaults=entry_defaults,
         )  # fmt: skip
         from creative_services import _sync
 
@@ -301,6 +307,7 @@ class DynamicLLMClient:
         response_format: Any = None,
         cache: bool = False,
         escalate: Escalate = False,
+        entry_defaults: bool = True,
         **provider_params: Any,
     ) -> LLMStream:
         """Stream an answer: ``async for text in client.stream(...)``, then ``stream.response``.
@@ -318,6 +325,7 @@ class DynamicLLMClient:
                 prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens,
                 temperature, timeout, metadata, user_id, tenant_id, provider_params,
                 response_format=response_format, cache=cache, escalate=escalate, stream=True,
+                entry_defaults=entry_defaults,
             )  # fmt: skip
             run_on_loop(self._run(call, sink=pipe), pipe)
 
@@ -341,6 +349,7 @@ class DynamicLLMClient:
         response_format: Any = None,
         cache: bool = False,
         escalate: Escalate = False,
+        entry_defaults: bool = True,
         **provider_params: Any,
     ) -> SyncLLMStream:
         """Blocking twin of :meth:`stream`: ``for text in client.stream_sync(...)``.
@@ -354,6 +363,7 @@ class DynamicLLMClient:
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
             timeout, metadata, user_id, tenant_id, provider_params,
             response_format=response_format, cache=cache, escalate=escalate, stream=True,
+            entry_defaults=entry_defaults,
         )  # fmt: skip
         return SyncLLMStream(lambda pipe: run_on_loop(self._run(call, sink=pipe), pipe))
 
@@ -379,6 +389,7 @@ class DynamicLLMClient:
         cache: bool = True,
         escalate: Escalate = False,
         stream: bool = False,
+        entry_defaults: bool = True,
     ) -> _Call:
         """Step 1: validate everything and pick the candidates, before any network call."""
         if stream and cache:
@@ -450,6 +461,7 @@ class DynamicLLMClient:
             params=provider_params,
             output=output,
             cache_keys=cache_keys,
+            entry_defaults=entry_defaults,
         )
 
     async def _run(
@@ -528,8 +540,9 @@ class DynamicLLMClient:
                     entry,
                     key,
                     call.messages,
-                    max_tokens=call.max_tokens or entry.max_tokens,
-                    temperature=entry.temperature if call.temperature is None else call.temperature,
+                    max_tokens=call.max_tokens,
+                    temperature=call.temperature,
+                    entry_defaults=call.entry_defaults,
                     # LiteLLM caches one HTTP client per distinct timeout: pass the call's
                     # constant budget, and enforce the shrinking deadline ourselves below.
                     timeout=call.timeout,
@@ -767,6 +780,7 @@ class DynamicLLMClient:
             tried=tuple(f.entry for f in state.failures if f.entry is not None),
             request_id=state.request_id,
             tool_calls=result.tool_calls,
+            raw=result.raw,
         )
 
     def _failure(self, call: _Call, state: _CallState) -> LLMError:
@@ -893,6 +907,7 @@ class _Call:
     params: dict[str, Any]
     output: OutputSpec | None = None
     cache_keys: list[str] = field(default_factory=list)
+    entry_defaults: bool = True
 
 
 class _OneEntry(BaseRegistry):

@@ -1,4 +1,4 @@
-"""An OpenAI-shaped facade over :class:`DynamicLLMClient`, for code written against ``openai``.
+"""The OpenAI drop-in: the ``openai`` SDK's own clients, served through :class:`DynamicLLMClient`.
 
 Before::
 
@@ -6,420 +6,281 @@ Before::
     client = OpenAI()
     reply = client.chat.completions.create(model="gpt-4o-mini", messages=[...])
 
-After (only the import and the constructor change)::
+After (only the import changes)::
 
     from creative_services.openai_compat import OpenAI
     client = OpenAI()                      # registry: Django when set up, else from the env
     reply = client.chat.completions.create(model="gpt-4o-mini", messages=[...])
-    reply.choices[0].message.content, reply.usage.prompt_tokens
 
-``model`` may be a tier (``"standard"``), a registry entry name, or a provider model string
-(``"gpt-4o-mini"`` or ``"openai/gpt-4o-mini"``) that an active entry serves; anything else raises
-:class:`~creative_services.exceptions.UnknownModelError` (never a silent substitute). Every call
-goes through the registry, retries, fallbacks (for tiers), budgets and usage tracking, and
-returns the ``openai`` package's own ``ChatCompletion`` type. Errors are this library's typed
-errors.
+:class:`OpenAI` and :class:`AsyncOpenAI` *are* ``openai.OpenAI`` / ``openai.AsyncOpenAI``
+(subclasses): the SDK builds every request and parses every answer itself, so its types,
+``with_raw_response``, ``with_streaming_response``, ``with_options``, ``.parse()``,
+``.stream()``, streams, exceptions and the libraries that take a client work unchanged. Only
+the HTTP transport is ours: it serves each request through the registry, retries, fallbacks,
+budgets and usage records (``_wire.py`` translates).
 
-``stream=True`` returns an iterator (``AsyncOpenAI``: an async iterator) of ``openai``'s
-``ChatCompletionChunk`` as the text arrives, with ``close()`` and ``with`` like the SDK's
-``Stream``; tool calls come whole in the last chunk, and ``stream_options={"include_usage":
-True}`` adds the SDK's final usage chunk. Usage is recorded either way.
+- ``model`` is a tier (``"standard"``), a registry entry name, or a model id an entry or a
+  configured provider serves (``gpt-4o``, ``openai/gpt-4o``, ``ft:gpt-4o-mini:org::id``).
+  A model nothing serves goes to ``base_url`` with ``api_key`` when you passed either to the
+  constructor; else the SDK raises ``openai.NotFoundError``.
+- What you send is forwarded unchanged and nothing is added (no entry default ``temperature``
+  or ``max_tokens``); ``default_headers``/``extra_headers``/``organization``/``project`` go to
+  the provider as headers (``extra_query`` does not: LiteLLM has no per-call query).
+- ``max_retries`` (default 2) is our retry policy's, ``timeout`` (default: the policy's 60 s)
+  our deadline over every attempt and fallback; the SDK's own retries are off.
+- Errors are the SDK's classes (``openai.RateLimitError`` ...); ``exc.creative_services_error``
+  is this library's error (timeouts and connection failures: ``exc.__cause__.__cause__``).
+- ``models.list()`` lists the tiers and the active entries; other endpoints (embeddings,
+  responses, files ...) raise ``openai.NotFoundError`` saying they are not served.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import json
 import os
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
 
+import httpx2
+import openai
+from openai import NOT_GIVEN, NotGiven
+
+from creative_services import _wire
+from creative_services._wire import resolve_model
 from creative_services.bridges import default_client
 from creative_services.client import DynamicLLMClient
-from creative_services.exceptions import InvalidRequestError, UnknownModelError
+from creative_services.exceptions import CreativeServicesError
 from creative_services.registry import LLMRegistry
 from creative_services.streaming import LLMStream, SyncLLMStream
 from creative_services.tracking import UsageTracker
-from creative_services.types import LLMEntry, LLMResponse, LLMTier
+from creative_services.types import LLMEntry, LLMResponse
 
-if TYPE_CHECKING:
-    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+__all__ = ["AsyncOpenAI", "OpenAI", "resolve_model"]
 
-__all__ = ["AsyncChunkStream", "AsyncOpenAI", "ChunkStream", "OpenAI", "resolve_model"]
+_ERROR_KEY = "creative_services_error"
+_PLACEHOLDER_KEY = "creative-services-registry"
+"""Sent to our own transport only (never to a provider): the registry holds the keys."""
 
-_TIERS = {t.value for t in LLMTier}
 
+class _Server:
+    """What the transports share: the client (with the caller's retries), and the fallback."""
 
-def resolve_model(registry: LLMRegistry, model: str) -> dict[str, Any] | LLMEntry:
-    """What an OpenAI ``model`` argument selects. Raises: UnknownModelError.
-
-    A tier or an entry name gives ``generate()`` keyword arguments. A model id that an active
-    entry serves (``gpt-4o-mini`` or ``openai/gpt-4o-mini``) selects that entry. Any other model
-    id that a configured provider offers (``openai/gpt-4o``, or ``gpt-4o`` which LiteLLM's model
-    map places at OpenAI) gives an :class:`LLMEntry` for exactly that model, using only the key
-    and endpoint of that provider's first active entry (no id: its usage records carry the model
-    and ``llm_id=None``; default tuning; LiteLLM's prices); it is never swapped for another
-    model.
-    """
-    if not isinstance(model, str) or not model.strip():
-        raise InvalidRequestError(
-            "model must be a tier, an entry name or a model id", param="model"
-        )
-    if model.strip().lower() in _TIERS:
-        return {"tier": model.strip().lower()}
-    active = registry.list_active()
-    for entry in active:
-        if entry.name == model:
-            return {"llm_name": entry.name}
-    for entry in active:
-        if model in (entry.model_name, f"{entry.provider}/{entry.model_name}"):
-            return {"llm_name": entry.name}
-    provider, _, name = model.partition("/")
-    if not name or not any(e.provider == provider for e in active):
-        from creative_services import _litellm
-
-        provider, name = _litellm.provider_of(model) or "", model
-    for entry in active:
-        if entry.provider == provider:
-            # Only the provider's key and endpoint are borrowed: not the entry's id (the usage
-            # record would point at another model's row), prices, tuning or extra parameters.
-            return LLMEntry(
-                name=f"{provider}/{name}",
-                provider=provider,
-                model_name=name,
-                tier=entry.tier,
-                api_key=entry.api_key,
-                api_key_env=entry.api_key_env,
-                api_endpoint=entry.api_endpoint,
+    def __init__(self, base: DynamicLLMClient, max_retries: int, fallback: LLMEntry | None) -> None:
+        self.base = base
+        self.max_retries = max_retries
+        self.fallback = fallback
+        self.client = base
+        if max_retries != base.retry_policy.max_retries:
+            self.client = copy.copy(base)  # shares tracker, budget, cache, failed_records
+            self.client.retry_policy = dataclasses.replace(
+                base.retry_policy, max_retries=max_retries
             )
-    raise UnknownModelError(
-        f"no active registry entry serves model {model!r} and no configured provider offers "
-        f"it: use a tier ({', '.join(sorted(_TIERS))}), an entry name "
-        f"({', '.join(repr(e.name) for e in active[:10]) or 'none'}), or add an entry "
-        f"with model_name={model!r}",
-        key=model,
+
+    def call(self, request: httpx2.Request, body: bytes) -> tuple[DynamicLLMClient, _wire.ChatCall]:
+        """The client and call for a chat request. Raises: CreativeServicesError."""
+        try:
+            decoded = json.loads(body or b"null")
+        except ValueError:
+            decoded = None
+        call = _wire.chat_call(decoded, request.headers, dict(request.url.params))
+        selected = resolve_model(self.client.registry, call.model, self.fallback)
+        client = self.client
+        if isinstance(selected, LLMEntry):
+            client, selected = client.for_entry(selected), {"llm_name": selected.name}
+        call.kwargs.update(selected)
+        timeout = (request.extensions.get("timeout") or {}).get("read")
+        if isinstance(timeout, int | float) and "timeout" not in call.kwargs:
+            call.kwargs["timeout"] = timeout
+        return client, call
+
+
+def _route(request: httpx2.Request) -> str:
+    path = request.url.path.rstrip("/")
+    if request.method == "POST" and path.endswith("/chat/completions"):
+        return "chat"
+    if request.method == "GET" and path.endswith("/models"):
+        return "models"
+    return "other"
+
+
+def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> httpx2.Response:
+    return httpx2.Response(status, json=body, headers=dict(headers or {}))
+
+
+def _error(exc: CreativeServicesError, request: httpx2.Request) -> httpx2.Response:
+    """The SDK's view of ``exc``: a status answer, or (timeout, connection) an httpx error."""
+    answer = _wire.error_answer(exc)
+    if answer.kind == "timeout":
+        raise httpx2.ReadTimeout(str(exc), request=request) from exc
+    if answer.kind == "connection":
+        raise httpx2.ConnectError(str(exc), request=request) from exc
+    response = _json(answer.status, answer.body, answer.headers)
+    response.extensions[_ERROR_KEY] = exc
+    return response
+
+
+def _answer(response: LLMResponse, model: str) -> httpx2.Response:
+    return _json(
+        200, _wire.completion_body(response, model), {"x-request-id": _wire.request_id(response)}
     )
 
 
-def _request(
-    client: DynamicLLMClient,
-    model: str,
-    messages: Sequence[Mapping[str, Any]],
-    max_tokens: int | None,
-    max_completion_tokens: int | None,
-    user: str | None,
-    kwargs: dict[str, Any],
-) -> tuple[DynamicLLMClient, dict[str, Any]]:
-    for name in ("n",):
-        if kwargs.get(name, 1) != 1:
-            raise InvalidRequestError(f"{name} other than 1 is not supported", param=name)
-    kwargs.pop("n", None)
-    selected = resolve_model(client.registry, model)
-    if isinstance(selected, LLMEntry):
-        client, selected = client.for_entry(selected), {"llm_name": selected.name}
-    return client, {
-        **selected,
-        "messages": messages,
-        "max_tokens": max_completion_tokens if max_completion_tokens is not None else max_tokens,
-        "user_id": user,
-        **kwargs,
-    }
+def _not_served(request: httpx2.Request) -> httpx2.Response:
+    answer = _wire.not_served(request.method, request.url.path)
+    return _json(answer.status, answer.body, answer.headers)
 
 
-def _completion(response: LLMResponse) -> ChatCompletion:
-    """The ``openai`` package's ``ChatCompletion`` for our response."""
-    from openai.types.chat import ChatCompletion
-
-    message: dict[str, Any] = {"role": "assistant", "content": response.content}
-    if response.tool_calls:
-        message["tool_calls"] = [
-            {
-                "id": call.get("id") or f"call_{i}",
-                "type": "function",
-                "function": {"name": call["name"], "arguments": call["arguments"]},
-            }
-            for i, call in enumerate(response.tool_calls)
-        ]
-    usage = response.usage
-    return ChatCompletion.model_validate(
-        {
-            "id": f"chatcmpl-{response.request_id}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": response.model or response.entry.model,
-            "choices": [
-                {"index": 0, "message": message, "finish_reason": response.finish_reason or "stop"}
-            ],
-            "usage": {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.output_tokens,
-                "total_tokens": usage.total_tokens,
-                "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-                "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-            },
-        }
-    )
+_SSE = {"content-type": "text/event-stream"}
 
 
-def _chunk(
-    chunk_id: str, created: int, model: str, delta: dict[str, Any], **extra: Any
-) -> ChatCompletionChunk:
-    from openai.types.chat import ChatCompletionChunk
+class _SyncEvents(httpx2.SyncByteStream):
+    def __init__(self, stream: SyncLLMStream, first: str | None, encoder: _wire.ChunkEncoder):
+        self._stream, self._first, self._encoder = stream, first, encoder
 
-    finish = extra.pop("finish_reason", None)
-    return ChatCompletionChunk.model_validate(
-        {
-            "id": chunk_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            **extra,
-        }
-    )
-
-
-class _ChunkMaker:
-    """Turns text deltas and the final response into ``ChatCompletionChunk`` objects."""
-
-    def __init__(self, model: str, include_usage: bool) -> None:
-        self.id = f"chatcmpl-{os.urandom(12).hex()}"
-        self.created = int(time.time())
-        self.model = model
-        self.include_usage = include_usage
-        self.first = True
-
-    def text(self, text: str) -> ChatCompletionChunk:
-        delta: dict[str, Any] = {"content": text}
-        if self.first:
-            delta["role"], self.first = "assistant", False
-        return _chunk(self.id, self.created, self.model, delta)
-
-    def last(self, response: LLMResponse) -> list[ChatCompletionChunk]:
-        completion = _completion(response)
-        message = completion.choices[0].message
-        delta: dict[str, Any] = {"role": "assistant"} if self.first else {}
-        if message.tool_calls:
-            delta["tool_calls"] = [
-                {"index": i, **call.model_dump()} for i, call in enumerate(message.tool_calls)
-            ]
-        model = response.model or self.model
-        chunks = [
-            _chunk(
-                self.id, self.created, model, delta, finish_reason=response.finish_reason or "stop"
-            )
-        ]
-        if self.include_usage:
-            usage = completion.usage
-            assert usage is not None  # _completion always sets it
-            chunks.append(
-                _chunk(self.id, self.created, model, {}, usage=usage.model_dump()).model_copy(
-                    update={"choices": []}
-                )
-            )
-        return chunks
-
-
-class ChunkStream:
-    """What ``create(stream=True)`` returns: an iterator of ``ChatCompletionChunk``."""
-
-    def __init__(self, stream: SyncLLMStream, maker: _ChunkMaker) -> None:
-        self._stream = stream
-        self._maker = maker
-        self._chunks = self._generate()
-
-    def _generate(self) -> Iterator[ChatCompletionChunk]:
-        for text in self._stream:
-            yield self._maker.text(text)
-        yield from self._maker.last(self._stream.response)
-
-    def __iter__(self) -> ChunkStream:
-        return self
-
-    def __next__(self) -> ChatCompletionChunk:
-        return next(self._chunks)
-
-    def __enter__(self) -> ChunkStream:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            if self._first is not None:
+                yield self._encoder.text(self._first)
+                for text in self._stream:
+                    yield self._encoder.text(text)
+            yield self._encoder.last(self._stream.response)
+        except CreativeServicesError as exc:
+            yield self._encoder.error(exc)
 
     def close(self) -> None:
-        """Stop the provider call (the usage of what arrived is still recorded)."""
         self._stream.close()
 
-    @property
-    def response(self) -> LLMResponse:
-        """This library's whole :class:`LLMResponse`, once the stream is read."""
-        return self._stream.response
 
+class _Transport(httpx2.BaseTransport):
+    """Serves the sync SDK's requests through the client."""
 
-class AsyncChunkStream:
-    """What the async ``create(stream=True)`` returns: an async iterator of chunks."""
+    def __init__(self, server: _Server) -> None:
+        self.server = server
 
-    def __init__(self, stream: LLMStream, maker: _ChunkMaker) -> None:
-        self._stream = stream
-        self._maker = maker
-        self._pending: list[ChatCompletionChunk] = []
-        self._done = False
-
-    def __aiter__(self) -> AsyncChunkStream:
-        return self
-
-    async def __anext__(self) -> ChatCompletionChunk:
-        if self._pending:
-            return self._pending.pop(0)
-        if self._done:
-            raise StopAsyncIteration
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        route = _route(request)
+        if route == "models":
+            return _json(200, _wire.models_body(self.server.client.registry))
+        if route != "chat":
+            return _not_served(request)
         try:
-            return self._maker.text(await self._stream.__anext__())
-        except StopAsyncIteration:
-            self._done = True
-            self._pending = self._maker.last(self._stream.response)
-            return self._pending.pop(0)
+            client, call = self.server.call(request, request.read())
+            if call.stream:
+                stream = client.stream_sync(**call.kwargs)
+                first = next(stream, None)  # failures before any output are HTTP errors
+                encoder = _wire.ChunkEncoder(call.model, call.include_usage)
+                return httpx2.Response(
+                    200, headers=_SSE, stream=_SyncEvents(stream, first, encoder)
+                )
+            return _answer(client.generate_sync(**call.kwargs), call.model)
+        except CreativeServicesError as exc:
+            return _error(exc, request)
 
-    async def __aenter__(self) -> AsyncChunkStream:
-        return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+class _AsyncEvents(httpx2.AsyncByteStream):
+    def __init__(self, stream: LLMStream, first: str | None, encoder: _wire.ChunkEncoder):
+        self._stream, self._first, self._encoder = stream, first, encoder
 
-    async def close(self) -> None:
-        """Stop the provider call (the usage of what arrived is still recorded)."""
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            if self._first is not None:
+                yield self._encoder.text(self._first)
+                async for text in self._stream:
+                    yield self._encoder.text(text)
+            yield self._encoder.last(self._stream.response)
+        except CreativeServicesError as exc:
+            yield self._encoder.error(exc)
+
+    async def aclose(self) -> None:
         await self._stream.aclose()
 
-    @property
-    def response(self) -> LLMResponse:
-        """This library's whole :class:`LLMResponse`, once the stream is read."""
-        return self._stream.response
+
+class _AsyncTransport(httpx2.AsyncBaseTransport):
+    """Serves the async SDK's requests through the client."""
+
+    def __init__(self, server: _Server) -> None:
+        self.server = server
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        route = _route(request)
+        if route == "models":
+            return _json(200, _wire.models_body(self.server.client.registry))
+        if route != "chat":
+            return _not_served(request)
+        try:
+            client, call = self.server.call(request, await request.aread())
+            if call.stream:
+                stream = client.stream(**call.kwargs)
+                try:
+                    first: str | None = await stream.__anext__()
+                except StopAsyncIteration:
+                    first = None
+                encoder = _wire.ChunkEncoder(call.model, call.include_usage)
+                return httpx2.Response(
+                    200, headers=_SSE, stream=_AsyncEvents(stream, first, encoder)
+                )
+            return _answer(await client.generate(**call.kwargs), call.model)
+        except CreativeServicesError as exc:
+            return _error(exc, request)
 
 
-def _wants_usage(kwargs: dict[str, Any]) -> bool:
-    options = kwargs.pop("stream_options", None) or {}
-    if not isinstance(options, Mapping):
-        raise InvalidRequestError("stream_options must be a dict", param="stream_options")
-    return bool(options.get("include_usage"))
+def _fallback(api_key: object, base_url: object) -> LLMEntry | None:
+    """The entry for models the registry does not serve: the caller's own key and endpoint."""
+    if api_key is None and (base_url is None or isinstance(base_url, NotGiven)):
+        return None
+    endpoint = None if isinstance(base_url, NotGiven) or base_url is None else str(base_url)
+    return LLMEntry(
+        name="openai/base_url",
+        provider="openai" if endpoint is None else "openai_compatible",
+        model_name="base_url",
+        tier="standard",
+        api_key=api_key if isinstance(api_key, str) else "",
+        api_endpoint=endpoint,
+    )
 
 
-class _Completions:
-    def __init__(self, client: DynamicLLMClient) -> None:
-        self._client = client
-
-    @overload
-    def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any]],
-        stream: Literal[False] = False,
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        user: str | None = None,
-        **kwargs: Any,
-    ) -> ChatCompletion: ...
-
-    @overload
-    def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any]],
-        stream: Literal[True],
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        user: str | None = None,
-        **kwargs: Any,
-    ) -> ChunkStream: ...
-
-    def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any]],
-        stream: bool = False,
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        user: str | None = None,
-        **kwargs: Any,
-    ) -> ChatCompletion | ChunkStream:
-        """Like ``openai``'s ``chat.completions.create``: a ``ChatCompletion``, or with
-        ``stream=True`` an iterator of ``ChatCompletionChunk``."""
-        include_usage = _wants_usage(kwargs)
-        client, request = _request(
-            self._client, model, list(messages), max_tokens, max_completion_tokens, user, kwargs
-        )
-        if stream:
-            return ChunkStream(client.stream_sync(**request), _ChunkMaker(model, include_usage))
-        return _completion(client.generate_sync(**request))
+def _server(
+    http_client: object,
+    registry: LLMRegistry | None,
+    tracker: UsageTracker | None,
+    client: DynamicLLMClient | None,
+    max_retries: int,
+    api_key: object,
+    base_url: object,
+) -> _Server:
+    """A new server; a copy (``with_options``) keeps its original's client and fallback."""
+    transport = getattr(http_client, "_transport", None)
+    old = getattr(transport, "server", None)
+    if isinstance(old, _Server):
+        return _Server(old.base, max_retries, old.fallback)
+    return _Server(
+        default_client(registry, tracker, client), max_retries, _fallback(api_key, base_url)
+    )
 
 
-class _AsyncCompletions:
-    def __init__(self, client: DynamicLLMClient) -> None:
-        self._client = client
-
-    @overload
-    async def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any]],
-        stream: Literal[False] = False,
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        user: str | None = None,
-        **kwargs: Any,
-    ) -> ChatCompletion: ...
-
-    @overload
-    async def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any]],
-        stream: Literal[True],
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        user: str | None = None,
-        **kwargs: Any,
-    ) -> AsyncChunkStream: ...
-
-    async def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any]],
-        stream: bool = False,
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        user: str | None = None,
-        **kwargs: Any,
-    ) -> ChatCompletion | AsyncChunkStream:
-        """Like ``openai``'s async ``chat.completions.create``: a ``ChatCompletion``, or with
-        ``stream=True`` an async iterator of ``ChatCompletionChunk``."""
-        include_usage = _wants_usage(kwargs)
-        client, request = _request(
-            self._client, model, list(messages), max_tokens, max_completion_tokens, user, kwargs
-        )
-        if stream:
-            llm_stream = client.stream(**request)
-            await llm_stream.__aenter__()  # arguments are checked here, as the SDK does
-            return AsyncChunkStream(llm_stream, _ChunkMaker(model, include_usage))
-        return _completion(await client.generate(**request))
+def _sdk_options(
+    server: _Server, api_key: object, timeout: object, sdk_options: dict[str, Any]
+) -> dict[str, Any]:
+    if isinstance(timeout, NotGiven):
+        timeout = server.client.retry_policy.timeout  # the SDK's 600 s is not ours
+    key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY") or _PLACEHOLDER_KEY
+    return {**sdk_options, "api_key": key, "timeout": timeout, "max_retries": 0}
 
 
-_C = TypeVar("_C", _Completions, _AsyncCompletions)
+def _attach(error: openai.APIStatusError, response: httpx2.Response) -> openai.APIStatusError:
+    ours = response.extensions.get(_ERROR_KEY)
+    if ours is not None:
+        error.creative_services_error = ours  # type: ignore[attr-defined]
+    return error
 
 
-class _Chat(Generic[_C]):
-    def __init__(self, completions: _C) -> None:
-        self.completions: _C = completions
+class OpenAI(openai.OpenAI):
+    """``openai.OpenAI`` served through a :class:`DynamicLLMClient` (see the module docs).
 
-
-class OpenAI:
-    """Drop-in for ``openai.OpenAI`` (chat completions): ``client.chat.completions.create(...)``.
-
-    ``api_key``/``base_url``/``organization`` and other SDK options are accepted and ignored:
-    keys and endpoints come from the registry.
+    ``registry``/``tracker`` or ``client`` choose the client (default: the bridges' default
+    registry and tracker); every other argument is the SDK's.
     """
 
     def __init__(
@@ -428,14 +289,38 @@ class OpenAI:
         *,
         tracker: UsageTracker | None = None,
         client: DynamicLLMClient | None = None,
+        api_key: str | None = None,
+        base_url: str | httpx2.URL | NotGiven | None = NOT_GIVEN,
+        timeout: Any = NOT_GIVEN,
+        max_retries: int = openai.DEFAULT_MAX_RETRIES,
+        http_client: httpx2.Client | None = None,
         **sdk_options: Any,
     ) -> None:
-        self.client = default_client(registry, tracker, client)
-        self.chat = _Chat(_Completions(self.client))
+        server = _server(http_client, registry, tracker, client, max_retries, api_key, base_url)
+        self.llm_client = server.client
+        """The :class:`DynamicLLMClient` that serves this client's requests."""
+        super().__init__(
+            base_url=base_url,
+            http_client=httpx2.Client(transport=_Transport(server)),
+            **_sdk_options(server, api_key, timeout, sdk_options),
+        )
+        self._cs_server = server
+
+    def copy(self, *, max_retries: int | NotGiven = NOT_GIVEN, **options: Any) -> OpenAI:
+        """The SDK's ``copy``/``with_options``; ``max_retries`` is our retry policy's."""
+        retries = self._cs_server.max_retries if isinstance(max_retries, NotGiven) else max_retries
+        return super().copy(max_retries=retries, **options)
+
+    with_options = copy
+
+    def _make_status_error(
+        self, err_msg: str, *, body: object, response: httpx2.Response
+    ) -> openai.APIStatusError:
+        return _attach(super()._make_status_error(err_msg, body=body, response=response), response)
 
 
-class AsyncOpenAI:
-    """Drop-in for ``openai.AsyncOpenAI``: ``await client.chat.completions.create(...)``."""
+class AsyncOpenAI(openai.AsyncOpenAI):
+    """``openai.AsyncOpenAI`` served through a :class:`DynamicLLMClient` (see the module docs)."""
 
     def __init__(
         self,
@@ -443,7 +328,31 @@ class AsyncOpenAI:
         *,
         tracker: UsageTracker | None = None,
         client: DynamicLLMClient | None = None,
+        api_key: str | None = None,
+        base_url: str | httpx2.URL | NotGiven | None = NOT_GIVEN,
+        timeout: Any = NOT_GIVEN,
+        max_retries: int = openai.DEFAULT_MAX_RETRIES,
+        http_client: httpx2.AsyncClient | None = None,
         **sdk_options: Any,
     ) -> None:
-        self.client = default_client(registry, tracker, client)
-        self.chat = _Chat(_AsyncCompletions(self.client))
+        server = _server(http_client, registry, tracker, client, max_retries, api_key, base_url)
+        self.llm_client = server.client
+        """The :class:`DynamicLLMClient` that serves this client's requests."""
+        super().__init__(
+            base_url=base_url,
+            http_client=httpx2.AsyncClient(transport=_AsyncTransport(server)),
+            **_sdk_options(server, api_key, timeout, sdk_options),
+        )
+        self._cs_server = server
+
+    def copy(self, *, max_retries: int | NotGiven = NOT_GIVEN, **options: Any) -> AsyncOpenAI:
+        """The SDK's ``copy``/``with_options``; ``max_retries`` is our retry policy's."""
+        retries = self._cs_server.max_retries if isinstance(max_retries, NotGiven) else max_retries
+        return super().copy(max_retries=retries, **options)
+
+    with_options = copy
+
+    def _make_status_error(
+        self, err_msg: str, *, body: object, response: httpx2.Response
+    ) -> openai.APIStatusError:
+        return _attach(super()._make_status_error(err_msg, body=body, response=response), response)

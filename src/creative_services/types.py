@@ -322,6 +322,9 @@ class LLMResponse:
     parsed: Any = None
     """With ``response_format``: the validated answer (a pydantic model instance, or the decoded
     JSON); ``None`` otherwise."""
+    raw: Any = field(default=None, repr=False, compare=False)
+    """The provider's answer object as LiteLLM returned it (``None`` for streams and cache
+    hits): the OpenAI drop-in serves its ``id``, ``created``, ``system_fingerprint``, choices."""
 
     @property
     def total_tokens(self) -> int:
