@@ -325,7 +325,10 @@ async def test_async_client_answers_streams_and_raises_sdk_errors(fake_provider,
         assert reply.choices[0].message.content == "fake answer"
         fake_provider.stream(["x", "y"])
         stream = await client.chat.completions.create(model="standard", messages=HI, stream=True)
-        assert [c.choices[0].delta.content async for c in stream if c.choices] == ["x", "y", None]
+        deltas = [c.choices[0].delta async for c in stream if c.choices]
+        # OpenAI's first frame carries the role and empty content; the text follows it.
+        assert (deltas[0].role, deltas[0].content) == ("assistant", "")
+        assert [d.content for d in deltas[1:]] == ["x", "y", None]
         fake_provider.fail(429, "slow", headers={"retry-after": "0"})
         with pytest.raises(openai.RateLimitError):
             await client.chat.completions.create(model="standard", messages=HI)

@@ -28,7 +28,6 @@ Values are JSON (:meth:`CachedAnswer.to_json`), never pickle: a shared cache can
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import threading
@@ -38,10 +37,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from creative_services.exceptions import ConfigurationError, InvalidRequestError
 from creative_services.types import EntryRef, LLMEntry, LLMResponse, ToolCall, Usage
+
+if TYPE_CHECKING:  # asyncio loads only when a cache is used: `import creative_services` stays light
+    import asyncio
 
 __all__ = [
     "CACHE_KEY_VERSION",
@@ -456,6 +458,8 @@ async def cache_lookup(
     the call's deadline)."""
     if not keys:
         return None
+    import asyncio
+
     bound = cache_wait(remaining)
     try:
         async with asyncio.timeout(bound):
@@ -473,6 +477,8 @@ async def cache_lookup(
 async def _store(
     cache: ResponseCache, key: str, value: CachedAnswer, ttl: float | None, bound: float | None
 ) -> bool:
+    import asyncio
+
     try:
         async with asyncio.timeout(bound):
             await cache.aset(key, value, ttl)
@@ -505,6 +511,8 @@ async def cache_store(
     value = CachedAnswer.from_response(response)
     if remaining is None:
         return await _store(cache, key, value, ttl, None)
+    import asyncio
+
     task = asyncio.ensure_future(_store(cache, key, value, ttl, cache_wait(remaining)))
     _background.add(task)
     task.add_done_callback(_background.discard)
