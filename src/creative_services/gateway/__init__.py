@@ -8,7 +8,7 @@ user; provider keys never leave the gateway. See docs/gateway.rst.
 
 from __future__ import annotations
 
-from creative_services.gateway._app import GatewayApp, GatewayLimits
+from creative_services.gateway._app import GatewayApp, GatewayLimits, mount
 from creative_services.gateway._config import KEYS_ENV, app_from_env, default_keys_path
 from creative_services.gateway.keys import VirtualKey, VirtualKeyStore
 
@@ -20,4 +20,5 @@ __all__ = [
     "VirtualKeyStore",
     "app_from_env",
     "default_keys_path",
+    "mount",
 ]

@@ -23,7 +23,7 @@ from creative_services.exceptions import (
 from creative_services.gateway.keys import VirtualKey, VirtualKeyStore
 from creative_services.types import LLMEntry
 
-__all__ = ["GatewayApp", "GatewayLimits"]
+__all__ = ["GatewayApp", "GatewayLimits", "mount"]
 
 Scope = Mapping[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -243,3 +243,20 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def mount(app: Any, gateway: GatewayApp, prefix: str = "/llm") -> Callable[..., Awaitable[None]]:
+    """An ASGI application that serves ``prefix`` (``/llm/v1/chat/completions``, ...) with
+    ``gateway`` and everything else with ``app`` (e.g. Django's ``get_asgi_application()``)."""
+    prefix = "/" + prefix.strip("/")
+
+    async def application(scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] == "http" and (path == prefix or path.startswith(prefix + "/")):
+            inner = {**scope, "path": path[len(prefix) :] or "/",
+                     "root_path": str(scope.get("root_path", "")) + prefix}  # fmt: skip
+            await gateway(inner, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return application

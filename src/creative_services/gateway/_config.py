@@ -96,6 +96,14 @@ def _django() -> Any:
     import django
 
     django.setup()
+    from django.apps import apps
+
+    if not apps.is_installed("creative_services.contrib.django"):
+        raise ConfigurationError(
+            "DJANGO_SETTINGS_MODULE is set but 'creative_services.contrib.django' is not in its "
+            "INSTALLED_APPS: add it (and migrate), or unset DJANGO_SETTINGS_MODULE to serve the "
+            "environment's registry"
+        )
     from creative_services import DynamicLLMClient
     from creative_services.adapters import DjangoLLMRegistry, DjangoUsageTracker
     from creative_services.contrib.django.budgets import DjangoBudget
