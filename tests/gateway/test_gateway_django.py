@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import openai
+import pytest
 
 from creative_services.testing import FakeProvider
 
@@ -59,5 +60,19 @@ def test_gateway_uses_the_django_registry_and_usage_table(
                 break
             time.sleep(0.1)
         assert rows == [("db-entry", "frank", "success")]
+        with sqlite3.connect(db) as conn:  # the key lives in the project's table, hashed
+            keys = conn.execute("SELECT key_id, user_id FROM creative_services_gatewaykey")
+            ((key_id, user),) = keys.fetchall()
+        assert user == "frank"
+        assert key not in db.read_bytes().decode("latin-1")
+        revoke = [*manage, "creative_services_keys", "revoke", key_id]
+        done = subprocess.run(
+            revoke, env={**base, **env}, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        time.sleep(1.0)
+        revoked = openai.OpenAI(api_key=key, base_url=gateway.url + "/v1", max_retries=0)
+        with revoked, pytest.raises(openai.AuthenticationError, match="revoked"):
+            revoked.models.list()
     finally:
         gateway.stop()

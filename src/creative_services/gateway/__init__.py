@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from creative_services.gateway._app import GatewayApp, GatewayLimits, mount
 from creative_services.gateway._config import KEYS_ENV, app_from_env, default_keys_path
-from creative_services.gateway.keys import VirtualKey, VirtualKeyStore
+from creative_services.gateway.keys import BaseKeyStore, VirtualKey, VirtualKeyStore
 
 __all__ = [
     "KEYS_ENV",
+    "BaseKeyStore",
     "GatewayApp",
     "GatewayLimits",
     "VirtualKey",

@@ -8,6 +8,7 @@ gateway's deadline, and with none of the client's headers: provider keys stay he
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -20,7 +21,7 @@ from creative_services.exceptions import (
     CreativeServicesError,
     PermissionDeniedError,
 )
-from creative_services.gateway.keys import VirtualKey, VirtualKeyStore
+from creative_services.gateway.keys import BaseKeyStore, VirtualKey
 from creative_services.types import LLMEntry
 
 __all__ = ["GatewayApp", "GatewayLimits", "mount"]
@@ -119,7 +120,7 @@ class GatewayApp:
     """
 
     def __init__(
-        self, client: Any, keys: VirtualKeyStore, limits: GatewayLimits | None = None
+        self, client: Any, keys: BaseKeyStore, limits: GatewayLimits | None = None
     ) -> None:
         self.client = client
         self.keys = keys
@@ -160,7 +161,7 @@ class GatewayApp:
         want = "GET" if path == "/v1/models" else "POST"
         if method != want:
             raise _Refusal(405, f"{path} answers {want}, not {method}", "method_not_allowed")
-        key = self.keys.authenticate(_header(scope, b"authorization"))
+        key = await asyncio.to_thread(self.keys.authenticate, _header(scope, b"authorization"))
         info.update(key_id=key.key_id, user=key.user_id)
         if path == "/v1/models":
             return await _send_json(send, 200, self._models(key))

@@ -36,8 +36,17 @@ def add_commands(sub: Any) -> None:
 
 
 def _store(args: argparse.Namespace) -> Any:
+    """The key store ``serve`` uses: the Django project's table when DJANGO_SETTINGS_MODULE
+    is set, else the SQLite file."""
     from creative_services.gateway import KEYS_ENV, VirtualKeyStore, default_keys_path
 
+    if os.environ.get("DJANGO_SETTINGS_MODULE") and args.command == "keys":
+        import django
+
+        django.setup()
+        from creative_services.contrib.django.gateway_keys import DjangoKeyStore
+
+        return DjangoKeyStore()
     if args.keys_db:
         os.environ[KEYS_ENV] = args.keys_db
     return VirtualKeyStore(default_keys_path())

@@ -91,8 +91,9 @@ def _embedded(env: Mapping[str, str]) -> Any:
     return DynamicLLMClient(registry, tracker=SQLiteUsageTracker(), budget=budget, environ=env)
 
 
-def _django() -> Any:
-    """The client of a Django project with our app: its registry, batched tracker, budget."""
+def _django() -> tuple[Any, Any]:
+    """The client of a Django project with our app (its registry, batched tracker, budget) and
+    its key table."""
     import django
 
     django.setup()
@@ -107,14 +108,19 @@ def _django() -> Any:
     from creative_services import DynamicLLMClient
     from creative_services.adapters import DjangoLLMRegistry, DjangoUsageTracker
     from creative_services.contrib.django.budgets import DjangoBudget
+    from creative_services.contrib.django.gateway_keys import DjangoKeyStore
 
     tracker = DjangoUsageTracker(batch=True)
-    return DynamicLLMClient(DjangoLLMRegistry(), tracker=tracker, budget=DjangoBudget())
+    client = DynamicLLMClient(DjangoLLMRegistry(), tracker=tracker, budget=DjangoBudget())
+    return client, DjangoKeyStore()
 
 
 def app_from_env(environ: Mapping[str, str] | None = None) -> GatewayApp:
     """The gateway for this process. Raises: ConfigurationError."""
     env = os.environ if environ is None else environ
     _access_log(env)
-    client = _django() if env.get("DJANGO_SETTINGS_MODULE") else _embedded(env)
-    return GatewayApp(client, VirtualKeyStore(default_keys_path(env)), limits_from_env(env))
+    if env.get("DJANGO_SETTINGS_MODULE"):
+        client, keys = _django()
+    else:
+        client, keys = _embedded(env), VirtualKeyStore(default_keys_path(env))
+    return GatewayApp(client, keys, limits_from_env(env))

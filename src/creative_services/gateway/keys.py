@@ -15,13 +15,14 @@ import secrets
 import sqlite3
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from creative_services.exceptions import AuthenticationError, InvalidRequestError
 
-__all__ = ["PREFIX", "RECHECK_SECONDS", "VirtualKey", "VirtualKeyStore", "hash_key"]
+__all__ = ["PREFIX", "RECHECK_SECONDS", "BaseKeyStore", "VirtualKey", "VirtualKeyStore", "hash_key"]
 
 PREFIX = "csk-"
 RECHECK_SECONDS = 0.5
@@ -89,21 +90,26 @@ _INSERT = (
 )
 
 
-class VirtualKeyStore:
-    """Virtual keys in one SQLite file shared by every gateway worker on the host."""
+class BaseKeyStore(ABC):
+    """What every key store shares: creating, checking and revoking keys. A store supplies the
+    four storage steps (``_insert``, ``_fetch``, ``_all``, ``_revoke``); all are blocking."""
 
-    def __init__(self, path: str | Path, *, clock: Callable[[], float] | None = None) -> None:
-        self.path = Path(path).expanduser()
+    def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
         self._clock = clock or time.time
         self._seen: dict[str, tuple[float, VirtualKey | None]] = {}
         self._lock = threading.Lock()
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(_SCHEMA)
 
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+    @abstractmethod
+    def _insert(self, record: VirtualKey, digest: str) -> None: ...
+
+    @abstractmethod
+    def _fetch(self, digest: str) -> VirtualKey | None: ...
+
+    @abstractmethod
+    def _all(self) -> list[VirtualKey]: ...
+
+    @abstractmethod
+    def _revoke(self, key_id: str, at: float) -> bool: ...
 
     def create(
         self,
@@ -113,41 +119,30 @@ class VirtualKeyStore:
         models: Iterable[str] = (),
         expires_in: float | None = None,
     ) -> tuple[str, VirtualKey]:
-        """A new key (returned once, never stored) and its record."""
-        if not isinstance(user_id, str) or not user_id.strip():
-            raise InvalidRequestError("a virtual key needs a user: give --user", param="user")
-        if expires_in is not None and expires_in <= 0:
+        """A new key (returned once, never stored) and its record. Raises: InvalidRequestError."""
+        if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > 255:
+            raise InvalidRequestError(
+                "a virtual key needs a user id of 1 to 255 characters: give --user", param="user"
+            )
+        if expires_in is not None and not expires_in > 0:
             raise InvalidRequestError("expires_in must be > 0 seconds", param="expires_in")
         key = PREFIX + secrets.token_urlsafe(32)
         digest = hash_key(key)
         now = float(self._clock())
         record = VirtualKey(
-            digest[:12], name, user_id, tuple(models), now,
+            digest[:12], name, user_id, tuple(m for m in models if m), now,
             None if expires_in is None else now + expires_in, None,
         )  # fmt: skip
-        with self._connect() as db:
-            db.execute(
-                _INSERT,
-                (record.key_id, name, user_id, json.dumps(list(record.models)), now,
-                 record.expires_at, None, digest),
-            )  # fmt: skip
+        self._insert(record, digest)
         return key, record
 
     def list(self) -> list[VirtualKey]:
-        """Every key, newest first."""
-        with self._connect() as db:
-            rows = db.execute(_SELECT + " ORDER BY created_at DESC")
-            return [_row(r) for r in rows.fetchall()]
+        """Every key, newest first (never the keys themselves)."""
+        return self._all()
 
     def revoke(self, key_id: str) -> bool:
         """Revoke ``key_id`` (the id ``list`` shows); False when there is no such active key."""
-        now = float(self._clock())
-        with self._connect() as db:
-            cursor = db.execute(
-                "UPDATE virtual_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                (now, key_id),
-            )
-            return cursor.rowcount == 1
+        return self._revoke(key_id, float(self._clock()))
 
     def _lookup(self, digest: str) -> VirtualKey | None:
         now = time.monotonic()
@@ -155,9 +150,7 @@ class VirtualKeyStore:
             seen = self._seen.get(digest)
         if seen is not None and now - seen[0] < RECHECK_SECONDS:
             return seen[1]
-        with self._connect() as db:
-            row = db.execute(_SELECT + " WHERE key_hash = ?", (digest,)).fetchone()
-        found = None if row is None else _row(row)
+        found = self._fetch(digest)
         with self._lock:
             if len(self._seen) > 10_000:
                 self._seen.clear()
@@ -185,3 +178,44 @@ class VirtualKeyStore:
         if state != "active":
             raise AuthenticationError(f"virtual key {found.key_id} is {state}: create a new one")
         return found
+
+
+class VirtualKeyStore(BaseKeyStore):
+    """Virtual keys in one SQLite file shared by every gateway worker on the host."""
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] | None = None) -> None:
+        super().__init__(clock=clock)
+        self.path = Path(path).expanduser()
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+
+    def _insert(self, record: VirtualKey, digest: str) -> None:
+        with self._connect() as db:
+            db.execute(
+                _INSERT,
+                (record.key_id, record.name, record.user_id, json.dumps(list(record.models)),
+                 record.created_at, record.expires_at, None, digest),
+            )  # fmt: skip
+
+    def _all(self) -> list[VirtualKey]:
+        with self._connect() as db:
+            rows = db.execute(_SELECT + " ORDER BY created_at DESC")
+            return [_row(r) for r in rows.fetchall()]
+
+    def _revoke(self, key_id: str, at: float) -> bool:
+        with self._connect() as db:
+            cursor = db.execute(
+                "UPDATE virtual_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                (at, key_id),
+            )
+            return cursor.rowcount == 1
+
+    def _fetch(self, digest: str) -> VirtualKey | None:
+        with self._connect() as db:
+            row = db.execute(_SELECT + " WHERE key_hash = ?", (digest,)).fetchone()
+        return None if row is None else _row(row)
