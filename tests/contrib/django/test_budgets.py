@@ -25,13 +25,19 @@ from django.utils import timezone
 from creative_services import (
     BudgetExceededError,
     DynamicLLMClient,
+    InvalidRequestError,
     ServiceUnavailableError,
     _litellm,
 )
 from creative_services.adapters import DjangoBudget, DjangoLLMRegistry
 from creative_services.budgets import BudgetBackend, estimate_prompt_tokens
 from creative_services.contrib.django.budgets import stop_budget_workers
-from creative_services.contrib.django.models import BudgetCounter, BudgetRule, LLMUsage
+from creative_services.contrib.django.models import (
+    BudgetCounter,
+    BudgetLease,
+    BudgetRule,
+    LLMUsage,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -507,3 +513,42 @@ def test_counters_are_read_only_in_the_admin(admin_client):
     assert admin_client.get(url).status_code == 200  # view only
     assert admin_client.post(url, {"spent": "0"}).status_code == 403
     assert BudgetCounter.objects.get().reserved == D("0.25")
+
+
+def test_open_reservations_are_listed_read_only_in_the_admin(admin_client):
+    limit("user", "day", "1")
+    held = DjangoBudget(clock=Clock(NOV_25)).reserve(
+        request_id="call-42", amount=D("0.25"), user_id=7, timeout=10
+    )
+    page = admin_client.get("/admin/creative_services/budgetlease/").content.decode()
+    for text in ("call-42", "open", "0.2500000000"):
+        assert text in page
+    assert admin_client.get("/admin/creative_services/budgetlease/add/").status_code == 403
+    DjangoBudget(clock=Clock(NOV_25)).release(held)
+    assert (
+        "call-42" not in admin_client.get("/admin/creative_services/budgetlease/").content.decode()
+    )
+
+
+# --- bad amounts and ids --------------------------------------------------------------------------
+
+
+def test_an_overflowing_cost_is_refused_and_the_hold_released():
+    limit("user", "day", "1")
+    budget = DjangoBudget(clock=Clock(NOV_25))
+    held = budget.reserve(request_id="a", amount=D("0.5"), user_id=7)
+    with pytest.raises(InvalidRequestError, match="from 0 to 1000000"):
+        budget.settle(held, D("1e300"))  # once a DataError from numeric(20, 10), hold kept
+    assert counters() == {"user:7:day:2026-11-25": (0, 0)}
+    assert not BudgetLease.objects.exists()
+    with pytest.raises(InvalidRequestError):
+        budget.reserve(request_id="b", amount=D("1e30"), user_id=7)
+
+
+@pytest.mark.parametrize("bad", ["x" * 256, "a\x00b", "\ud800"])
+def test_user_ids_the_counters_cannot_store_are_refused_before_any_query(bad):
+    limit("user", "day", "1")
+    budget = DjangoBudget(clock=Clock(NOV_25))
+    with CaptureQueriesContext(connection) as ctx, pytest.raises(InvalidRequestError):
+        budget.reserve(request_id="a", amount=D("0.1"), user_id=bad)
+    assert ctx.captured_queries == []

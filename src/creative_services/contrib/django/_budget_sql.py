@@ -6,8 +6,9 @@ Plain SQL, built once per database: the ORM spends far more CPU building an ``UP
 Lock order (PostgreSQL), so that no two of these transactions can wait for each other in a circle:
 a reservation locks its counters in sorted key order, then inserts its (new) lease row; a settle
 deletes its lease row, then updates the counters in the same order; a reclaim takes expired lease
-rows it can lock at once (``FOR UPDATE SKIP LOCKED``: it never waits for a settle), then the
-counters in sorted order.
+rows in expiry order (``FOR UPDATE``; a settle holds no counter while it waits for its lease
+row), then the counters in sorted order. A reclaim that waited for another one sees its rows
+reclaimed already and skips them; the reservation that asked then finds the room freed.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def reclaim_expired(alias: str, now: datetime) -> tuple[int, Decimal]:
 
     leases = BudgetLease.objects.using(alias)
     rows = list(
-        leases.select_for_update(skip_locked=True)
+        leases.select_for_update()
         .filter(reclaimed=False, expires_at__lt=now)
         .order_by("expires_at")
         .values_list("id", "counters", "amount")[:RECLAIM_BATCH]

@@ -357,9 +357,10 @@ class DjangoBudget:
             try:
                 self._atomic(alias, hold)
             except BudgetExceededError:
-                if not self._reclaim(alias):
-                    raise
-                self._atomic(alias, hold)  # the room of expired leases is back: once more
+                # Give back expired leases (waiting for another process's reclaim to commit, so
+                # the room it frees is seen), then once more: only then is the refusal real.
+                self._reclaim(alias)
+                self._atomic(alias, hold)
         except Exception as exc:
             if not _unreachable(exc):
                 raise
