@@ -552,3 +552,39 @@ def test_user_ids_the_counters_cannot_store_are_refused_before_any_query(bad):
     with CaptureQueriesContext(connection) as ctx, pytest.raises(InvalidRequestError):
         budget.reserve(request_id="a", amount=D("0.1"), user_id=bad)
     assert ctx.captured_queries == []
+
+
+# --- leases ---------------------------------------------------------------------------------------
+
+
+def test_an_expired_lease_is_reclaimed_and_a_late_settle_counts_its_cost_once():
+    limit("user", "day", "1")
+    budget = DjangoBudget(clock=Clock(NOV_25), lease_margin=0)
+    late = budget.reserve(request_id="slow", amount=D("0.6"), user_id=7, timeout=0.05)
+    time.sleep(0.1)
+    assert budget.reclaim() == 1
+    assert counters() == {"user:7:day:2026-11-25": (0, 0)}
+    assert BudgetLease.objects.get().reclaimed
+
+    budget.settle(late, D("0.2"))  # the call did finish after all: its cost counts
+    budget.settle(late, D("0.2"))  # a retried settle changes nothing
+    assert counters() == {"user:7:day:2026-11-25": (D("0.2"), 0)}
+    assert not BudgetLease.objects.exists()
+
+
+def test_a_reservation_that_needs_the_room_reclaims_and_each_budget_sweeps(monkeypatch):
+    from creative_services.contrib.django import budgets as module
+
+    limit("user", "day", "1")
+    budget = DjangoBudget(clock=Clock(NOV_25), lease_margin=0)
+    budget.reserve(request_id="dead", amount=D("1"), user_id=7, timeout=0.05)
+    time.sleep(0.1)
+    budget.reserve(request_id="next", amount=D("1"), user_id=7)  # refused, reclaims, fits
+    assert counters() == {"user:7:day:2026-11-25": (0, 1)}
+
+    monkeypatch.setattr(module, "SWEEP_EVERY", 0.0)
+    sweeper = DjangoBudget(clock=Clock(NOV_25), lease_margin=0)
+    sweeper.reserve(request_id="dead-2", amount=D("0"), user_id=8, timeout=0.05)
+    time.sleep(0.1)
+    sweeper.reserve(request_id="other", amount=D("0"), user_id=9)  # fits; sweeps on the way
+    assert BudgetLease.objects.filter(reclaimed=True).count() == 2

@@ -287,15 +287,19 @@ class DjangoBudget:
         if not reservation.keys:
             return
         token = self._token(reservation)
+        try:
+            checked = check_amount(cost, "cost")
+        except InvalidRequestError:
+            checked = Decimal(0)  # what a retry applies; settle() below releases and raises
         if time.monotonic() < self._down_until:
-            self._retry_later(reservation, token, cost, None)
+            self._retry_later(reservation, token, checked, None)
         inner = asyncio.wrap_future(pool().submit(partial(self.settle, reservation, cost)))
         try:
             await asyncio.wait_for(asyncio.shield(inner), self._bound(None))
         except TimeoutError:
             inner.add_done_callback(_consume)
             self._down_until = time.monotonic() + DOWN_FOR
-            self._retry_later(reservation, token, cost, None)
+            self._retry_later(reservation, token, checked, None)
 
     async def arelease(self, reservation: Reservation) -> None:
         """Give the held amount back (the call failed), as :meth:`asettle` with cost 0."""
