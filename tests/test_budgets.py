@@ -15,10 +15,16 @@ from creative_services import (
     DynamicLLMClient,
     InMemoryBudget,
     InMemoryUsageTracker,
+    InvalidRequestError,
     LLMEntry,
     ServiceUnavailableError,
 )
-from creative_services.budgets import estimate_prompt_tokens, period_key
+from creative_services.budgets import (
+    applicable_limits,
+    check_amount,
+    estimate_prompt_tokens,
+    period_key,
+)
 from creative_services.testing.fake_provider import FakeProvider
 
 PROMPT = "Write one word."
@@ -105,9 +111,59 @@ async def test_limits_apply_per_user_and_tenant(fake_provider, fake_clock):
     fake_provider.reply("ok", prompt_tokens=10_000, completion_tokens=100, times=10)
     await client.generate(prompt=PROMPT, user_id=1, tenant_id="acme")
     with pytest.raises(BudgetExceededError) as info:  # user 1 spent more than a worst case
-        await client.generate(prompt=PROMPT, user_id=1, tenant_id="acme")
+        await client.generate(prompt=PROMPT, user_id=1)
     assert info.value.scope == "user"
     with pytest.raises(BudgetExceededError) as info:  # the tenant is over too
         await client.generate(prompt=PROMPT, user_id=2, tenant_id="acme")
     assert info.value.scope == "tenant"
     assert len(fake_provider.requests) == 1
+
+
+NOV_25 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("limits", "user_id", "tenant_id", "expected"),
+    [
+        # the member's own limit replaces the every-member one, whichever is bigger
+        ([("user", "day", "1", None), ("user", "day", "5", "7")], 7, None,
+         [(("user", "7", "day", "2026-11-25"), "5")]),
+        ([("user", "day", "1", None), ("user", "day", "5", "7")], 8, None,
+         [(("user", "8", "day", "2026-11-25"), "1")]),
+        ([("user", "day", "5", None), ("user", "day", "1", "7")], "7", None,
+         [(("user", "7", "day", "2026-11-25"), "1")]),
+        # the smallest of one kind; no id: that scope is skipped; global always; sorted by key
+        ([("user", "day", "3", None), ("user", "day", "2", None)], 1, None,
+         [(("user", "1", "day", "2026-11-25"), "2")]),
+        ([("tenant", "month", "1", None), ("global", "day", "9", None)], None, None,
+         [(("global", "*", "day", "2026-11-25"), "9")]),
+        ([("user", "month", "1", None), ("tenant", "month", "2", None)], 1, "acme",
+         [(("tenant", "acme", "month", "2026-11"), "2"), (("user", "1", "month", "2026-11"), "1")]),
+    ],
+)  # fmt: skip
+def test_applicable_limits_table(limits, user_id, tenant_id, expected):
+    rules = [BudgetLimit(s, p, Decimal(a), i) for s, p, a, i in limits]
+    found = applicable_limits(rules, user_id=user_id, tenant_id=tenant_id, now=NOV_25)
+    assert [(key, str(limit.amount)) for key, limit in found] == expected
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-0.01", "1e300", "1000000.01", "abc"])
+def test_amounts_out_of_range_are_refused_with_a_typed_error(bad):
+    with pytest.raises(InvalidRequestError, match="from 0 to 1000000"):
+        check_amount(bad, "cost")
+
+
+def test_a_global_limit_has_no_member():
+    with pytest.raises(InvalidRequestError):
+        BudgetLimit("global", "day", Decimal(1), "7")
+
+
+async def test_a_settle_with_an_overflowing_cost_releases_and_raises():
+    budget = InMemoryBudget([BudgetLimit("user", "day", Decimal(1))], clock=lambda: NOV_25)
+    held = await budget.areserve(request_id="a", amount=Decimal("0.5"), user_id=1, tenant_id=None)
+    with pytest.raises(InvalidRequestError):
+        await budget.asettle(held, Decimal("1e300"))
+    assert budget.reserved == {"user:1:day:2026-11-25": 0}
+    assert budget.spent == {"user:1:day:2026-11-25": 0}
+    with pytest.raises(InvalidRequestError):
+        await budget.areserve(request_id="b", amount=Decimal("-1"), user_id=1, tenant_id=None)

@@ -38,7 +38,11 @@ PUBLIC: dict[str, list[str] | None] = {
     "creative_services.tier_map": ["derive_tier"],
     "creative_services.contrib.django.budgets": ["DjangoBudget"],
     "creative_services.contrib.django.models": ["LLMModel", "LLMUsage"],
-    "creative_services.contrib.django.budget_models": ["BudgetRule", "BudgetCounter"],
+    "creative_services.contrib.django.budget_models": [
+        "BudgetRule",
+        "BudgetCounter",
+        "BudgetLease",
+    ],
     "creative_services.contrib.django.triggers": ["InstallVersionTriggers"],
     "creative_services.contrib.django.crypto": ["EncryptedTextField"],
 }

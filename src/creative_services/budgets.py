@@ -5,12 +5,19 @@ most the call could cost (the priciest candidate's prices, the prompt's size ove
 ``max_tokens`` of output) before any HTTP request, then settles the reservation with the real cost,
 or releases it when the call fails. :class:`InMemoryBudget` enforces limits inside one process;
 the Django adapter enforces them across processes with database counters.
+
+Which limits apply to a call is decided in one place, :func:`applicable_limits` (pure), for every
+backend: for each scope (user, tenant, global) and period (day, month), a limit naming the member
+(``scope_id="7"``) **replaces** the every-member limit of the same scope and period (give one user
+a bigger or a smaller budget); among several limits of the same kind the smallest amount wins.
+Every amount a backend is handed (a reservation, a settled cost) is checked by
+:func:`check_amount`: a finite number of dollars from 0 up to :data:`MAX_AMOUNT`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
@@ -25,6 +32,8 @@ __all__ = [
     "Period",
     "Reservation",
     "Scope",
+    "applicable_limits",
+    "check_amount",
     "estimate_prompt_tokens",
     "period_key",
     "round_up",
@@ -32,6 +41,15 @@ __all__ = [
 
 Scope = Literal["user", "tenant", "global"]
 Period = Literal["day", "month"]
+CounterKey = tuple[str, str, str, str]
+"""A counter: (scope, member, period, bucket), e.g. ``("user", "7", "day", "2026-11-25")``."""
+
+SCOPES: tuple[Scope, ...] = ("user", "tenant", "global")
+PERIODS: dict[Period, str] = {"day": "%Y-%m-%d", "month": "%Y-%m"}
+"""The periods and the ``strftime`` format of their UTC bucket: the one table of periods."""
+MAX_AMOUNT = Decimal("1000000")
+"""The largest reservation or cost (USD) a backend accepts: far above any one call, far below
+what the Django counters' ``numeric(20, 10)`` columns hold, so no sum of them can overflow."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +66,10 @@ class BudgetLimit:
             object.__setattr__(self, "amount", Decimal(str(self.amount)))
         if not self.amount.is_finite() or self.amount < 0:
             raise InvalidRequestError(f"budget amount must be >= 0, got {self.amount}")
+        if self.scope_id is not None:
+            if self.scope == "global":
+                raise InvalidRequestError("a global limit applies to everyone: no scope_id")
+            object.__setattr__(self, "scope_id", str(self.scope_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +95,14 @@ class BudgetBackend(Protocol):
         amount: Decimal,
         user_id: int | str | None,
         tenant_id: int | str | None,
+        timeout: float | None = None,
     ) -> Reservation:
-        """Hold ``amount`` against every applicable limit. Raises: BudgetExceededError."""
+        """Hold ``amount`` against every applicable limit.
+
+        ``timeout`` (optional) is what is left of the call's deadline, in seconds: a backend
+        answers within it and holds the reservation at most that long plus a margin (a lease).
+        Raises: BudgetExceededError; BudgetUnavailableError (its storage does not answer).
+        """
         ...
 
     async def asettle(self, reservation: Reservation, cost: Decimal) -> None:
@@ -88,8 +116,60 @@ class BudgetBackend(Protocol):
 
 def period_key(period: Period, now: datetime) -> str:
     """The counter bucket of ``now`` (UTC): ``2026-11-25`` for a day, ``2026-11`` for a month."""
-    now = now.astimezone(UTC)
-    return now.strftime("%Y-%m-%d") if period == "day" else now.strftime("%Y-%m")
+    return now.astimezone(UTC).strftime(PERIODS[period])
+
+
+def applicable_limits(
+    limits: Iterable[BudgetLimit],
+    *,
+    user_id: int | str | None,
+    tenant_id: int | str | None,
+    now: datetime,
+) -> list[tuple[CounterKey, BudgetLimit]]:
+    """The counters a call must fit in, each with the one limit that applies, sorted by key.
+
+    Pure. A call is held against the user limits of ``user_id``, the tenant limits of
+    ``tenant_id`` (none when the id is None) and the global limits. Per scope and period a limit
+    whose ``scope_id`` is the member replaces the every-member one; the smallest amount wins
+    among limits of the same kind. Sorted, so that backends lock counters in one order.
+    """
+    members = {"user": user_id, "tenant": tenant_id, "global": "*"}
+    best: dict[tuple[str, str], tuple[bool, BudgetLimit]] = {}
+    for limit in limits:
+        member = members[limit.scope]
+        if member is None:
+            continue
+        specific = limit.scope_id is not None and limit.scope != "global"
+        if specific and str(member) != limit.scope_id:
+            continue
+        slot = (limit.scope, limit.period)
+        held = best.get(slot)
+        if held is None or (specific, -limit.amount) > (held[0], -held[1].amount):
+            best[slot] = (specific, limit)
+    found = [
+        ((scope, str(members[scope]), period, period_key(period, now)), limit)  # type: ignore[arg-type]
+        for (scope, period), (_, limit) in best.items()
+    ]
+    found.sort(key=lambda pair: pair[0])
+    return found
+
+
+def check_amount(value: Decimal | int | str | float, what: str = "amount") -> Decimal:
+    """``value`` as a Decimal of dollars: finite, from 0 to :data:`MAX_AMOUNT`.
+
+    Raises: InvalidRequestError (naming ``what`` and the allowed range).
+    """
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except ArithmeticError:
+        raise InvalidRequestError(
+            f"budget {what} must be a number from 0 to {MAX_AMOUNT} USD, got {value!r}", param=what
+        ) from None
+    if not amount.is_finite() or not 0 <= amount <= MAX_AMOUNT:
+        raise InvalidRequestError(
+            f"budget {what} must be from 0 to {MAX_AMOUNT} USD, got {amount}", param=what
+        )
+    return amount
 
 
 def estimate_prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
@@ -117,6 +197,9 @@ class InMemoryBudget:
 
         InMemoryBudget([BudgetLimit("user", "day", Decimal("1.00")),
                         BudgetLimit("global", "month", Decimal("200"))])
+
+    Which limits apply is :func:`applicable_limits` (the member's own limit replaces the
+    every-member one), the same rule as the Django backend's.
     """
 
     def __init__(self, limits: Sequence[BudgetLimit], *, clock: Any = None) -> None:
@@ -126,19 +209,6 @@ class InMemoryBudget:
         self.spent: dict[str, Decimal] = {}
         self.reserved: dict[str, Decimal] = {}
 
-    def _applicable(
-        self, user_id: int | str | None, tenant_id: int | str | None
-    ) -> list[tuple[str, BudgetLimit]]:
-        now = self._now()
-        found = []
-        for limit in self.limits:
-            member = {"user": user_id, "tenant": tenant_id, "global": "*"}[limit.scope]
-            if member is None or (limit.scope_id is not None and str(member) != limit.scope_id):
-                continue
-            key = f"{limit.scope}:{member}:{limit.period}:{period_key(limit.period, now)}"
-            found.append((key, limit))
-        return found
-
     async def areserve(
         self,
         *,
@@ -146,10 +216,20 @@ class InMemoryBudget:
         amount: Decimal,
         user_id: int | str | None,
         tenant_id: int | str | None,
+        timeout: float | None = None,
     ) -> Reservation:
-        """Hold ``amount`` against every applicable limit. Raises: BudgetExceededError."""
+        """Hold ``amount`` against every applicable limit (``timeout`` is not needed here).
+
+        Raises: BudgetExceededError, InvalidRequestError (an amount out of range).
+        """
+        amount = check_amount(amount)
         with self._lock:
-            applicable = self._applicable(user_id, tenant_id)
+            applicable = [
+                (":".join(key), limit)
+                for key, limit in applicable_limits(
+                    self.limits, user_id=user_id, tenant_id=tenant_id, now=self._now()
+                )
+            ]
             for key, limit in applicable:
                 used = self.spent.get(key, Decimal(0)) + self.reserved.get(key, Decimal(0))
                 if used + amount > limit.amount:
@@ -161,12 +241,23 @@ class InMemoryBudget:
         return Reservation(request_id, amount, tuple(key for key, _ in applicable))
 
     async def asettle(self, reservation: Reservation, cost: Decimal) -> None:
-        """Replace the held amount by the real ``cost``."""
-        with self._lock:
-            for key in reservation.keys:
-                self.reserved[key] = self.reserved.get(key, Decimal(0)) - reservation.amount
-                self.spent[key] = self.spent.get(key, Decimal(0)) + cost
+        """Replace the held amount by the real ``cost``.
+
+        Raises: InvalidRequestError (a cost out of range: the hold is released, nothing spent).
+        """
+        try:
+            cost = check_amount(cost, "cost")
+        except InvalidRequestError:
+            self._move(reservation, Decimal(0))
+            raise
+        self._move(reservation, cost)
 
     async def arelease(self, reservation: Reservation) -> None:
         """Give the held amount back."""
         await self.asettle(reservation, Decimal(0))
+
+    def _move(self, reservation: Reservation, cost: Decimal) -> None:
+        with self._lock:
+            for key in reservation.keys:
+                self.reserved[key] = self.reserved.get(key, Decimal(0)) - reservation.amount
+                self.spent[key] = self.spent.get(key, Decimal(0)) + cost

@@ -25,6 +25,7 @@
         │   ├── ContextWindowExceededError
         │   └── ContentPolicyError
         ├── BudgetExceededError       a spending limit would be passed; raised before any call
+        ├── BudgetUnavailableError    the budget's storage did not answer in time (fail closed)
         ├── StructuredOutputError     the answer is not valid JSON or does not fit the schema
         └── AllModelsFailedError      every candidate failed; ``failures`` lists each one
 
@@ -48,6 +49,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetExceededError",
+    "BudgetUnavailableError",
     "ConfigurationError",
     "ContentPolicyError",
     "ContextWindowExceededError",
@@ -269,6 +271,18 @@ class BudgetExceededError(LLMError):
         self.limit = limit
         self.used = used
         self.requested = requested
+
+
+class BudgetUnavailableError(LLMError):
+    """The budget's storage (e.g. the database) did not answer in time or failed.
+
+    Raised by a reservation before any HTTP call when the budget fails closed (the default); by a
+    settle whose write is then retried in the background (``pending`` is True).
+    """
+
+    def __init__(self, message: str, *, pending: bool = False) -> None:
+        super().__init__(message, should_retry=True)
+        self.pending = pending
 
 
 class StructuredOutputError(LLMError):

@@ -92,15 +92,29 @@ class OwnPostgres:
         if self._user is not None:
             os.chown(self.dir, self._user.pw_uid, self._user.pw_gid)
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self._start_server()
+        with self.connect("postgres") as conn:
+            conn.execute("CREATE DATABASE cs")
+        return self
+
+    def _start_server(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
         options += " -c log_connections=on"  # sessions opened: count them in the log
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"),
                   "-w", "-t", "60", "start")  # fmt: skip
         self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
         _wait_port(self.port)
-        with self.connect("postgres") as conn:
-            conn.execute("CREATE DATABASE cs")
-        return self
+
+    @contextlib.contextmanager
+    def down(self) -> Iterator[None]:
+        """The server shut down (immediate mode: sessions are cut) for the block, then started
+        again on the same port and data: an outage, connections refused meanwhile."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        self.pid = None
+        try:
+            yield
+        finally:
+            self._start_server()
 
     def connect(self, dbname: str = "cs", **kwargs: Any) -> Any:
         """A psycopg connection (autocommit) to this server."""

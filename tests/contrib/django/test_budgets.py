@@ -25,13 +25,19 @@ from django.utils import timezone
 from creative_services import (
     BudgetExceededError,
     DynamicLLMClient,
+    InvalidRequestError,
     ServiceUnavailableError,
     _litellm,
 )
 from creative_services.adapters import DjangoBudget, DjangoLLMRegistry
 from creative_services.budgets import BudgetBackend, estimate_prompt_tokens
 from creative_services.contrib.django.budgets import stop_budget_workers
-from creative_services.contrib.django.models import BudgetCounter, BudgetRule, LLMUsage
+from creative_services.contrib.django.models import (
+    BudgetCounter,
+    BudgetLease,
+    BudgetRule,
+    LLMUsage,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -243,6 +249,7 @@ def test_steady_state_reserve_and_settle_are_one_update_per_limit():
         budget.settle(budget.reserve(request_id="a", amount=D("1"), user_id=1), D("0.5"))
     statements = [q["sql"].split()[0].upper() for q in ctx.captured_queries]
     assert statements.count("UPDATE") == 4  # 2 limits x (reserve + settle)
+    assert statements.count("INSERT") == statements.count("DELETE") == 1  # the lease, in and out
     assert "SELECT" not in statements
 
     BudgetRule.objects.all().delete()
@@ -275,7 +282,8 @@ def test_reserve_and_settle_cost_the_same_with_50k_usage_rows():
     assert LLMUsage.objects.count() == 50_000
     full = one_call()
 
-    assert [sql for sql in empty if sql.startswith("UPDATE")] == empty[-4:] or len(empty) == 8
+    writes = [sql.split()[0] for sql in empty if sql.split()[0] in ("UPDATE", "INSERT", "DELETE")]
+    assert writes == ["UPDATE", "UPDATE", "INSERT", "DELETE", "UPDATE", "UPDATE"]  # + the lease
     assert sum(sql.startswith("UPDATE") for sql in empty) == 4  # 2 limits x (reserve, settle)
     assert full == empty  # the same statements, none of them on the usage table
     assert not any(LLMUsage._meta.db_table in sql for sql in full)
@@ -505,3 +513,78 @@ def test_counters_are_read_only_in_the_admin(admin_client):
     assert admin_client.get(url).status_code == 200  # view only
     assert admin_client.post(url, {"spent": "0"}).status_code == 403
     assert BudgetCounter.objects.get().reserved == D("0.25")
+
+
+def test_open_reservations_are_listed_read_only_in_the_admin(admin_client):
+    limit("user", "day", "1")
+    held = DjangoBudget(clock=Clock(NOV_25)).reserve(
+        request_id="call-42", amount=D("0.25"), user_id=7, timeout=10
+    )
+    page = admin_client.get("/admin/creative_services/budgetlease/").content.decode()
+    for text in ("call-42", "open", "0.2500000000"):
+        assert text in page
+    assert admin_client.get("/admin/creative_services/budgetlease/add/").status_code == 403
+    DjangoBudget(clock=Clock(NOV_25)).release(held)
+    assert (
+        "call-42" not in admin_client.get("/admin/creative_services/budgetlease/").content.decode()
+    )
+
+
+# --- bad amounts and ids --------------------------------------------------------------------------
+
+
+def test_an_overflowing_cost_is_refused_and_the_hold_released():
+    limit("user", "day", "1")
+    budget = DjangoBudget(clock=Clock(NOV_25))
+    held = budget.reserve(request_id="a", amount=D("0.5"), user_id=7)
+    with pytest.raises(InvalidRequestError, match="from 0 to 1000000"):
+        budget.settle(held, D("1e300"))  # once a DataError from numeric(20, 10), hold kept
+    assert counters() == {"user:7:day:2026-11-25": (0, 0)}
+    assert not BudgetLease.objects.exists()
+    with pytest.raises(InvalidRequestError):
+        budget.reserve(request_id="b", amount=D("1e30"), user_id=7)
+
+
+@pytest.mark.parametrize("bad", ["x" * 256, "a\x00b", "\ud800"])
+def test_user_ids_the_counters_cannot_store_are_refused_before_any_query(bad):
+    limit("user", "day", "1")
+    budget = DjangoBudget(clock=Clock(NOV_25))
+    with CaptureQueriesContext(connection) as ctx, pytest.raises(InvalidRequestError):
+        budget.reserve(request_id="a", amount=D("0.1"), user_id=bad)
+    assert ctx.captured_queries == []
+
+
+# --- leases ---------------------------------------------------------------------------------------
+
+
+def test_an_expired_lease_is_reclaimed_and_a_late_settle_counts_its_cost_once():
+    limit("user", "day", "1")
+    budget = DjangoBudget(clock=Clock(NOV_25), lease_margin=0)
+    late = budget.reserve(request_id="slow", amount=D("0.6"), user_id=7, timeout=0.05)
+    time.sleep(0.1)
+    assert budget.reclaim() == 1
+    assert counters() == {"user:7:day:2026-11-25": (0, 0)}
+    assert BudgetLease.objects.get().reclaimed
+
+    budget.settle(late, D("0.2"))  # the call did finish after all: its cost counts
+    budget.settle(late, D("0.2"))  # a retried settle changes nothing
+    assert counters() == {"user:7:day:2026-11-25": (D("0.2"), 0)}
+    assert not BudgetLease.objects.exists()
+
+
+def test_a_reservation_that_needs_the_room_reclaims_and_each_budget_sweeps(monkeypatch):
+    from creative_services.contrib.django import budgets as module
+
+    limit("user", "day", "1")
+    budget = DjangoBudget(clock=Clock(NOV_25), lease_margin=0)
+    budget.reserve(request_id="dead", amount=D("1"), user_id=7, timeout=0.05)
+    time.sleep(0.1)
+    budget.reserve(request_id="next", amount=D("1"), user_id=7)  # refused, reclaims, fits
+    assert counters() == {"user:7:day:2026-11-25": (0, 1)}
+
+    monkeypatch.setattr(module, "SWEEP_EVERY", 0.0)
+    sweeper = DjangoBudget(clock=Clock(NOV_25), lease_margin=0)
+    sweeper.reserve(request_id="dead-2", amount=D("0"), user_id=8, timeout=0.05)
+    time.sleep(0.1)
+    sweeper.reserve(request_id="other", amount=D("0"), user_id=9)  # fits; sweeps on the way
+    assert BudgetLease.objects.filter(reclaimed=True).count() == 2

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
 
-__all__ = ["BudgetCounter", "BudgetRule"]
+__all__ = ["BudgetCounter", "BudgetLease", "BudgetRule"]
 
 _SCOPES = [("user", "User"), ("tenant", "Tenant"), ("global", "Global")]
 _PERIODS = [("day", "Day (UTC)"), ("month", "Month (UTC)")]
@@ -119,6 +119,32 @@ class BudgetCounter(models.Model):
     def key(self) -> str:
         """The counter's key as reservations name it: ``user:7:day:2026-11-25``."""
         return f"{self.scope}:{self.member}:{self.period}:{self.bucket}"
+
+
+class BudgetLease(models.Model):
+    """One open reservation: what a running call holds on which counters, and until when.
+
+    Written with the reservation, deleted by its settle or release. A lease whose holder died
+    (SIGKILL, a lost settle) expires at ``expires_at`` (the call's deadline plus a margin); any
+    process's next reservation that needs the room gives it back to the counters (``reclaimed``:
+    the row stays a while so that a late settle still counts its cost, once).
+    """
+
+    id = models.CharField(primary_key=True, max_length=32)
+    request_id = models.CharField(max_length=255)
+    counters = models.TextField(help_text="The counter keys it holds, as a JSON list.")
+    amount = models.DecimalField(**_MONEY)
+    expires_at = models.DateTimeField(db_index=True)
+    reclaimed = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ("expires_at",)
+        verbose_name = "budget reservation"
+        verbose_name_plural = "budget reservations"
+
+    def __str__(self) -> str:
+        return f"{self.request_id}: ${self.amount} until {self.expires_at:%Y-%m-%d %H:%M:%S}"
 
 
 models.signals.post_save.connect(

@@ -22,15 +22,44 @@ once more; if it still updates nothing, the limit refuses: the transaction rolls
 keeps anything) and :class:`~creative_services.exceptions.BudgetExceededError` is raised.
 In steady state (the bucket's rows exist) that is one UPDATE per applicable limit.
 
-**Settle**: ``SET reserved = reserved - :held, spent = spent + :cost`` (arithmetic in the
-database, like ``F()`` expressions) on the same rows, by key, in the same order, in one
-transaction; a call that ends after midnight settles in the bucket it reserved in. **Release** is
-a settle with cost 0. Both statements are plain SQL built once per database: the ORM spends more
-CPU building an UPDATE than PostgreSQL spends running it.
+The same transaction inserts the reservation's **lease**, a
+:class:`~creative_services.contrib.django.models.BudgetLease` row: the counters it holds, the
+amount, and when it expires (the call's deadline, ``timeout`` or 60 s, plus
+``CREATIVE_SERVICES_BUDGET_LEASE_MARGIN``, 30 s by default).
 
-Limits are read through a per-instance cache: at most once per ``limits_ttl`` seconds (1 s by
-default), and at once after this process saved or deleted a limit through the ORM; limits change
-rarely, the counters are always read live by the database.
+**Settle**: delete the lease row, then ``SET reserved = reserved - :held, spent = spent + :cost``
+(arithmetic in the database, like ``F()`` expressions) on the same rows, by key, in the same
+order, in one transaction; a call that ends after midnight settles in the bucket it reserved in.
+**Release** is a settle with cost 0. A settle whose lease row is gone was already applied (a retry)
+and changes nothing; one whose lease was reclaimed adds its cost to ``spent`` only. So a settle can
+be retried safely: when the database does not take it, it is retried in the background until it
+does (:func:`pending_settles`), and the caller gets
+:class:`~creative_services.exceptions.BudgetUnavailableError` (``pending=True``).
+
+**Reclaim**: a lease whose holder died (SIGKILL, SIGTERM with calls in flight, a settle that never
+came) expires. A reservation that does not fit gives back every expired lease first (any process,
+no cron job: see ``_budget_sql.py``) and tries once more; each budget also sweeps at most once a
+minute. The admin lists open reservations ("Budget reservations").
+
+**Outages and hangs**: the ``a*`` methods wait at most ``CREATIVE_SERVICES_BUDGET_TIMEOUT``
+(2 s by default), or what is left of the call (``timeout``) when that is less. A database that
+does not answer in time, or fails (``OperationalError``), fails **closed** by default: the
+reservation raises :class:`~creative_services.exceptions.BudgetUnavailableError` before any HTTP
+request; with ``CREATIVE_SERVICES_BUDGET_FAIL_OPEN = True`` the call runs unbudgeted instead
+(``budget_unavailable`` is logged; its cost is not counted by the budget, the usage log still has
+it). For one second after that, operations do not wait for the database again.
+
+**Amounts** are checked before any query (:func:`~creative_services.budgets.check_amount`): a
+reservation or cost from 0 to 1,000,000 USD, so no sum can overflow the ``numeric(20, 10)``
+columns; a settle with a cost out of range releases the reservation and raises
+:class:`~creative_services.exceptions.InvalidRequestError`. User and tenant ids must be text of at
+most 255 characters without NUL or lone surrogates.
+
+Which limits apply is :func:`~creative_services.budgets.applicable_limits` (shared with
+:class:`~creative_services.InMemoryBudget`): a member's own limit replaces the every-member limit
+of the same scope and period. Limits are read through a per-instance cache: at most once per
+``limits_ttl`` seconds (1 s by default), and at once after this process saved or deleted a limit
+through the ORM; limits change rarely, the counters are always read live by the database.
 
 SQLite stores decimals as binary floating point, so there the condition allows a slack of a
 nano-dollar (``1e-9``) to keep rounding from refusing a reservation that fits exactly.
@@ -38,43 +67,59 @@ PostgreSQL's ``numeric`` is exact and gets no slack.
 
 The ``a*`` methods (what :class:`~creative_services.DynamicLLMClient` calls) run the ORM work in
 a small pool of worker threads (``creative-services-budget``), never on the event loop; the sync
-methods run it in the calling thread. Worker threads close their connections after each job as
-Django does at the end of a request (``CONN_MAX_AGE``), and when stopped
-(:func:`stop_budget_workers`).
+methods run it in the calling thread (bounded by the database driver's own timeouts only).
+Worker threads close their connections after each job as Django does at the end of a request
+(``CONN_MAX_AGE``), and when stopped (:func:`stop_budget_workers`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
-import os
-import queue
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
-from creative_services.budgets import Period, Reservation, Scope, period_key
-from creative_services.exceptions import BudgetExceededError, InvalidRequestError
+from creative_services.budgets import (
+    BudgetLimit,
+    Reservation,
+    applicable_limits,
+    check_amount,
+)
+from creative_services.contrib.django._budget_pool import (
+    pending_settles,
+    pool,
+    retry_settle,
+    stop_budget_workers,
+)
+from creative_services.contrib.django._budget_sql import (
+    Key,
+    encode_counters,
+    purge_reclaimed,
+    reclaim_expired,
+    statements,
+)
+from creative_services.exceptions import (
+    BudgetExceededError,
+    BudgetUnavailableError,
+    InvalidRequestError,
+)
 
-__all__ = ["DjangoBudget", "stop_budget_workers"]
-
-T = TypeVar("T")
-Key = tuple[str, str, str, str]
-"""A counter's key: (scope, member, period, bucket)."""
+__all__ = ["DjangoBudget", "pending_settles", "stop_budget_workers"]
 
 SQLITE_SLACK = Decimal("1e-9")
-WORKERS = 8
-"""Threads (and so at most this many database connections) per process for the async methods."""
-
-_SCOPES: tuple[Scope, ...] = ("user", "tenant", "global")
-_PERIODS: tuple[Period, ...] = ("day", "month")
+DEFAULT_TIMEOUT = 60.0
+"""The call deadline a lease assumes when the caller passes none (RetryPolicy's default)."""
+SWEEP_EVERY = 60.0
+"""Seconds between two sweeps of expired leases by one budget (besides those on a refusal)."""
+DOWN_FOR = 1.0
+"""Seconds operations fail at once, without waiting, after the database did not answer."""
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock not available
 
 
@@ -84,139 +129,11 @@ def _log() -> Any:
     return get_logger()
 
 
-# --- worker threads ------------------------------------------------------------------------------
-
-
-class _Workers:
-    """A few daemon threads for the ORM work of the async methods.
-
-    Like ``ThreadPoolExecutor``, but each thread closes its Django connections when it stops,
-    so a test database (or a scratch one) can be dropped after :func:`stop_budget_workers`.
-    """
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._jobs: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Any] | None] = (
-            queue.SimpleQueue()
-        )
-        self._idle = threading.Semaphore(0)
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._stopped = False
-
-    def submit(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        with self._lock:
-            if self._stopped:
-                raise RuntimeError("budget workers are stopped")
-            self._jobs.put((future, fn))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self._size:
-                thread = threading.Thread(
-                    target=self._run,
-                    name=f"creative-services-budget-{len(self._threads)}",
-                    daemon=True,
-                )
-                self._threads.append(thread)
-                thread.start()
-        return future
-
-    def _run(self) -> None:
-        from django.db import close_old_connections, connections
-
-        try:
-            while True:
-                item = self._jobs.get()
-                if item is None:
-                    return
-                future, fn = item
-                del item
-                if future.set_running_or_notify_cancel():
-                    try:
-                        result = fn()
-                    except BaseException as exc:
-                        future.set_exception(exc)
-                    else:
-                        future.set_result(result)
-                del future, fn
-                with contextlib.suppress(Exception):
-                    close_old_connections()  # as at the end of a request: honours CONN_MAX_AGE
-                self._idle.release()
-        finally:
-            connections.close_all()
-
-    def stop(self, timeout: float) -> None:
-        with self._lock:
-            self._stopped = True
-            threads = list(self._threads)
-        for _ in threads:
-            self._jobs.put(None)
-        for thread in threads:
-            if thread is not threading.current_thread():
-                thread.join(timeout)
-
-
-_workers_lock = threading.Lock()
-_workers: _Workers | None = None
-_fork_hook_installed = False
-
-
-def _pool() -> _Workers:
-    global _workers, _fork_hook_installed
-    workers = _workers
-    if workers is not None:
-        return workers
-    with _workers_lock:
-        if _workers is None:
-            if not _fork_hook_installed:
-                os.register_at_fork(after_in_child=_after_fork)
-                _fork_hook_installed = True
-            _workers = _Workers(WORKERS)
-        return _workers
-
-
-def _after_fork() -> None:
-    """A forked child has none of the parent's threads: start a new pool there when needed."""
-    global _workers, _workers_lock
-    _workers_lock = threading.Lock()
-    _workers = None
-
-
-def stop_budget_workers(timeout: float = 5.0) -> None:
-    """Stop the worker threads of the async methods; each closes its database connections.
-
-    For tests (before the test database is dropped) and orderly shutdown; the next async call
-    starts new threads.
-    """
-    global _workers
-    with _workers_lock:
-        workers, _workers = _workers, None
-    if workers is not None:
-        workers.stop(timeout)
-
-
-async def _in_worker(fn: Callable[[], T]) -> T:
-    """Run ``fn`` in a worker thread; the job finishes even if the awaiting task is cancelled."""
-    inner = asyncio.wrap_future(_pool().submit(fn))
-    try:
-        return await asyncio.shield(inner)
-    except asyncio.CancelledError:
-        inner.add_done_callback(_consume)
-        raise
-
-
-def _consume(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()  # retrieved: asyncio does not log it as never retrieved
-
-
-# --- limits --------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class _Limits:
-    """The active limit rows of one database, as (scope, period, scope_id or None) -> amount."""
+    """The active limit rows of one database."""
 
-    amounts: dict[tuple[str, str, str | None], Decimal]
+    rules: tuple[BudgetLimit, ...]
     loaded_at: float
     generation: int
 
@@ -227,6 +144,7 @@ class _Token:
 
     alias: str
     keys: tuple[Key, ...]
+    lease: str = ""
 
 
 def _transient(exc: BaseException) -> bool:
@@ -235,6 +153,33 @@ def _transient(exc: BaseException) -> bool:
     if getattr(cause, "sqlstate", None) in _TRANSIENT_SQLSTATES:
         return True
     return "database is locked" in str(exc) or "database table is locked" in str(exc)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The database did not answer or failed: an outage, not a mistake in our statements."""
+    from django.db import InterfaceError, OperationalError
+
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def _wall() -> datetime:
+    """Now, for leases: the real time (``clock`` moves the buckets only)."""
+    return datetime.now(UTC)
+
+
+def _member(value: int | str | None, what: str) -> None:
+    """Refuse a user or tenant id the counters cannot store. Raises: InvalidRequestError."""
+    if value is None or isinstance(value, int):
+        return
+    text = str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequestError(f"{what} has a lone surrogate", param=what) from None
+    if len(text) > 255 or "\x00" in text:
+        raise InvalidRequestError(
+            f"{what} must be at most 255 characters without NUL, got {len(text)}", param=what
+        )
 
 
 class DjangoBudget:
@@ -255,7 +200,9 @@ class DjangoBudget:
     ``limits_ttl`` is how long (seconds) a process keeps using the limit rows it read: other
     processes' changes apply within that time, this process's own ORM saves at once.
     Transient lock conflicts (deadlock, ``database is locked``) are retried ``retries`` times.
-    See the module documentation for the atomic protocol.
+    ``timeout``, ``fail_open`` and ``lease_margin`` default to the settings
+    ``CREATIVE_SERVICES_BUDGET_TIMEOUT``, ``_FAIL_OPEN`` and ``_LEASE_MARGIN``.
+    See the module documentation for the atomic protocol, leases and outages.
     """
 
     def __init__(
@@ -265,13 +212,21 @@ class DjangoBudget:
         limits_ttl: float = 1.0,
         clock: Callable[[], datetime] | None = None,
         retries: int = 3,
+        timeout: float | None = None,
+        fail_open: bool | None = None,
+        lease_margin: float | None = None,
     ) -> None:
         self.using = using
         self.limits_ttl = limits_ttl
         self.retries = retries
+        self.timeout = timeout
+        self.fail_open = fail_open
+        self.lease_margin = lease_margin
         self._now = clock or (lambda: datetime.now(UTC))
         self._limits: dict[str, _Limits] = {}
         self._limits_lock = threading.Lock()
+        self._down_until = 0.0
+        self._next_sweep = time.monotonic() + SWEEP_EVERY
 
     def __repr__(self) -> str:
         return f"DjangoBudget(using={self.using!r}, limits_ttl={self.limits_ttl})"
@@ -285,50 +240,84 @@ class DjangoBudget:
         amount: Decimal,
         user_id: int | str | None,
         tenant_id: int | str | None,
+        timeout: float | None = None,
     ) -> Reservation:
-        """Hold ``amount`` against every applicable limit, in a worker thread.
+        """Hold ``amount`` against every applicable limit, in a worker thread, within the
+        budget's timeout (or ``timeout``, what is left of the call, when that is less).
 
-        Raises: BudgetExceededError (nothing is held then).
+        Raises: BudgetExceededError (nothing is held then), BudgetUnavailableError (the database
+        did not answer in time; unless the budget fails open), InvalidRequestError.
         """
+        amount = check_amount(amount)
+        _member(user_id, "user_id")
+        _member(tenant_id, "tenant_id")
         alias = self._alias()
         cached = self._fresh_limits(alias)
-        if (
-            cached is not None
-            and _money(amount) >= 0
-            and not self._applicable(cached, user_id, tenant_id)
-        ):
-            return Reservation(request_id, _money(amount))  # no limit applies: no query
+        if cached is not None and not self._applicable(cached, user_id, tenant_id):
+            return Reservation(request_id, amount)  # no limit applies: no query
+        if time.monotonic() < self._down_until:
+            return self._unavailable(request_id, amount, None)
         job = partial(
             self.reserve,
             request_id=request_id,
             amount=amount,
             user_id=user_id,
             tenant_id=tenant_id,
+            timeout=timeout,
         )
-        inner = asyncio.wrap_future(_pool().submit(job))
+        inner = asyncio.wrap_future(pool().submit(job))
         try:
-            return await asyncio.shield(inner)
+            return await asyncio.wait_for(asyncio.shield(inner), self._bound(timeout))
+        except TimeoutError:
+            inner.add_done_callback(self._release_abandoned)  # it may still land: give it back
+            self._down_until = time.monotonic() + DOWN_FOR
+            return self._unavailable(request_id, amount, None)
         except asyncio.CancelledError:
             # The caller will never see this reservation: give it back once it is made.
             inner.add_done_callback(self._release_abandoned)
             raise
 
     async def asettle(self, reservation: Reservation, cost: Decimal) -> None:
-        """Replace the held amount by the real ``cost``, in a worker thread."""
-        if reservation.keys:
-            await _in_worker(partial(self.settle, reservation, cost))
+        """Replace the held amount by the real ``cost``, in a worker thread, within the budget's
+        timeout.
+
+        Raises: BudgetUnavailableError (``pending``: the settle is retried in the background
+        until the database takes it), InvalidRequestError (a cost out of range: released).
+        """
+        if not reservation.keys:
+            return
+        token = self._token(reservation)
+        try:
+            checked = check_amount(cost, "cost")
+        except InvalidRequestError:
+            checked = Decimal(0)  # what a retry applies; settle() below releases and raises
+        if time.monotonic() < self._down_until:
+            self._retry_later(reservation, token, checked, None)
+        inner = asyncio.wrap_future(pool().submit(partial(self.settle, reservation, cost)))
+        try:
+            await asyncio.wait_for(asyncio.shield(inner), self._bound(None))
+        except TimeoutError:
+            inner.add_done_callback(_consume)
+            self._down_until = time.monotonic() + DOWN_FOR
+            self._retry_later(reservation, token, checked, None)
 
     async def arelease(self, reservation: Reservation) -> None:
-        """Give the held amount back (the call failed), in a worker thread."""
-        if reservation.keys:
-            await _in_worker(partial(self.release, reservation))
+        """Give the held amount back (the call failed), as :meth:`asettle` with cost 0."""
+        await self.asettle(reservation, Decimal(0))
+
+    def _bound(self, timeout: float | None) -> float:
+        """Seconds an async operation may wait for the database."""
+        from creative_services.contrib.django.conf import conf
+
+        bound = self.timeout if self.timeout is not None else conf.BUDGET_TIMEOUT
+        return bound if timeout is None else max(0.01, min(bound, timeout))
 
     def _release_abandoned(self, future: asyncio.Future[Reservation]) -> None:
         if future.cancelled() or future.exception() is not None:
             return
         reservation = future.result()
         if reservation.keys:
-            _pool().submit(partial(self._release_quietly, reservation))
+            pool().submit(partial(self._release_quietly, reservation))
 
     def _release_quietly(self, reservation: Reservation) -> None:
         try:
@@ -350,33 +339,64 @@ class DjangoBudget:
         amount: Decimal | int | str,
         user_id: int | str | None = None,
         tenant_id: int | str | None = None,
+        timeout: float | None = None,
     ) -> Reservation:
-        """Sync twin of :meth:`areserve` (not from an event loop thread).
+        """Sync twin of :meth:`areserve` (not from an event loop thread); ``timeout`` here only
+        sets the lease's expiry.
 
-        Raises: BudgetExceededError, InvalidRequestError (negative amount).
+        Raises: BudgetExceededError, BudgetUnavailableError, InvalidRequestError.
         """
-        amount = _money(amount)
-        if amount < 0:
-            raise InvalidRequestError(f"a reservation must be >= 0, got {amount}")
+        amount = check_amount(amount)
+        _member(user_id, "user_id")
+        _member(tenant_id, "tenant_id")
         alias = self._alias()
-        wanted = self._applicable(self._current_limits(alias), user_id, tenant_id)
-        if not wanted:
-            return Reservation(request_id, amount)
-        self._atomic(alias, partial(self._hold, alias, wanted, amount))
+        try:
+            wanted = self._applicable(self._current_limits(alias), user_id, tenant_id)
+            if not wanted:
+                return Reservation(request_id, amount)
+            self._sweep(alias)
+            lease = uuid.uuid4().hex
+            expires = _wall() + timedelta(seconds=self._lease_seconds(timeout))
+            hold = partial(self._hold, alias, wanted, amount, (lease, request_id, expires))
+            try:
+                self._atomic(alias, hold)
+            except BudgetExceededError:
+                # Give back expired leases (waiting for another process's reclaim to commit, so
+                # the room it frees is seen), then once more: only then is the refusal real.
+                self._reclaim(alias)
+                self._atomic(alias, hold)
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            return self._unavailable(request_id, amount, exc)
         keys = tuple(key for key, _ in wanted)
         return Reservation(
-            request_id, amount, tuple(":".join(key) for key in keys), token=_Token(alias, keys)
+            request_id,
+            amount,
+            tuple(":".join(key) for key in keys),
+            token=_Token(alias, keys, lease),
         )
 
     def settle(self, reservation: Reservation, cost: Decimal | int | str) -> None:
-        """Sync twin of :meth:`asettle`: ``reserved -= held``, ``spent += cost``."""
-        token = reservation.token
+        """Sync twin of :meth:`asettle`: ``reserved -= held``, ``spent += cost``.
+
+        Raises: BudgetUnavailableError (retried in the background), InvalidRequestError.
+        """
         if not reservation.keys:
             return
-        if not isinstance(token, _Token):
-            raise InvalidRequestError("this reservation was not made by a DjangoBudget")
-        cost = _money(cost)
-        self._atomic(token.alias, partial(self._move, token, reservation.amount, cost))
+        token = self._token(reservation)
+        try:
+            checked, error = check_amount(cost, "cost"), None
+        except InvalidRequestError as exc:
+            checked, error = Decimal(0), exc  # release what it holds, then say why
+        try:
+            self._atomic(token.alias, partial(self._move, token, reservation.amount, checked))
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            self._retry_later(reservation, token, checked, exc)
+        if error is not None:
+            raise error
 
     def release(self, reservation: Reservation) -> None:
         """Sync twin of :meth:`arelease`: a settle with cost 0."""
@@ -386,6 +406,67 @@ class DjangoBudget:
         """Read the limit rows again at the next reservation (e.g. after a raw SQL change)."""
         with self._limits_lock:
             self._limits.clear()
+
+    def reclaim(self) -> int:
+        """Give back now what expired leases hold; how many there were (no need to call it:
+        reservations do it when they need the room, and at most once a minute)."""
+        return self._reclaim(self._alias())
+
+    # --- failures ------------------------------------------------------------------------------
+
+    def _unavailable(
+        self, request_id: str, amount: Decimal, exc: BaseException | None
+    ) -> Reservation:
+        """Fail closed (raise) or open (an unbudgeted reservation), as configured."""
+        from creative_services.contrib.django.conf import conf
+
+        fail_open = self.fail_open if self.fail_open is not None else conf.BUDGET_FAIL_OPEN
+        why = "did not answer in time" if exc is None else f"failed ({type(exc).__name__})"
+        _log().warning("budget_unavailable", request_id=request_id, fail_open=fail_open, error=why)
+        if fail_open:
+            return Reservation(request_id, amount)
+        raise BudgetUnavailableError(
+            f"the budget database {why}: the call was refused before any request (the budget "
+            "fails closed; CREATIVE_SERVICES_BUDGET_FAIL_OPEN = True lets calls run unbudgeted)"
+        ) from exc
+
+    def _retry_later(
+        self, reservation: Reservation, token: _Token, cost: Decimal, exc: BaseException | None
+    ) -> NoReturn:
+        """Hand the settle to the background retrier and tell the caller. Raises always."""
+        retry_settle(
+            token.lease or reservation.request_id,
+            partial(self._settle_or_raise, reservation, token, cost),
+        )
+        why = "did not answer in time" if exc is None else f"failed ({type(exc).__name__})"
+        _log().warning("budget_settle_pending", request_id=reservation.request_id, error=why)
+        raise BudgetUnavailableError(
+            f"the budget database {why}: the settle of {reservation.request_id} is retried in "
+            "the background until it is applied",
+            pending=True,
+        ) from exc
+
+    def _settle_or_raise(self, reservation: Reservation, token: _Token, cost: Decimal) -> None:
+        """One background try of a settle. Raises: BudgetUnavailableError (try again later)."""
+        try:
+            self._atomic(token.alias, partial(self._move, token, reservation.amount, cost))
+        except Exception as exc:
+            if _unreachable(exc):
+                raise BudgetUnavailableError("the budget database is still unavailable") from exc
+            raise
+        self._down_until = 0.0
+
+    def _token(self, reservation: Reservation) -> _Token:
+        token = reservation.token
+        if not isinstance(token, _Token):
+            raise InvalidRequestError("this reservation was not made by a DjangoBudget")
+        return token
+
+    def _lease_seconds(self, timeout: float | None) -> float:
+        from creative_services.contrib.django.conf import conf
+
+        margin = self.lease_margin if self.lease_margin is not None else conf.BUDGET_LEASE_MARGIN
+        return max(0.0, timeout if timeout is not None else DEFAULT_TIMEOUT) + margin
 
     # --- database work -------------------------------------------------------------------------
 
@@ -398,7 +479,7 @@ class DjangoBudget:
 
         return str(router.db_for_write(BudgetCounter))
 
-    def _atomic(self, alias: str, work: Callable[[], None]) -> None:
+    def _atomic(self, alias: str, work: Callable[[], Any]) -> Any:
         """Run ``work`` in one transaction; again after a transient lock conflict."""
         from django.db import OperationalError, connections, transaction
 
@@ -406,35 +487,52 @@ class DjangoBudget:
         for attempt in range(self.retries + 1):
             try:
                 with transaction.atomic(using=alias):
-                    work()
-                return
+                    return work()
             except OperationalError as exc:
                 if outer or attempt >= self.retries or not _transient(exc):
                     raise
                 time.sleep((0.005 + random.random() * 0.01) * 2**attempt)  # noqa: S311
+        return None  # not reached
 
-    def _hold(self, alias: str, wanted: Sequence[tuple[Key, Decimal]], amount: Decimal) -> None:
+    def _hold(
+        self,
+        alias: str,
+        wanted: Sequence[tuple[Key, Decimal]],
+        amount: Decimal,
+        lease: tuple[str, str, datetime],
+    ) -> None:
         from django.db import connections
-        from django.utils import timezone
 
         conn = connections[alias]
-        hold, _ = _statements(conn)
+        sql = statements(conn)
         slack = SQLITE_SLACK if conn.vendor == "sqlite" else Decimal(0)
-        now = conn.ops.adapt_datetimefield_value(timezone.now())
+        now = self._stamp(conn)
         with conn.cursor() as cursor:
             for key, limit in wanted:
                 room = limit - amount  # the most the counter may hold before ours is added
                 if room < 0:
                     self._refuse(alias, key, limit, amount)
                 params = [amount, limit, now, *key, room + slack]
-                cursor.execute(hold, params)
+                cursor.execute(sql.hold, params)
                 if cursor.rowcount == 1:
                     continue
                 # No row took it: the bucket is new (create it, then try again) or it is full.
                 self._create(alias, key, limit)
-                cursor.execute(hold, params)
+                cursor.execute(sql.hold, params)
                 if cursor.rowcount != 1:
                     self._refuse(alias, key, limit, amount)
+            lease_id, request_id, expires = lease
+            counters = encode_counters([key for key, _ in wanted])
+            expiry = conn.ops.adapt_datetimefield_value(expires)
+            cursor.execute(
+                sql.lease, [lease_id, request_id[:255], counters, amount, expiry, now, False]
+            )
+
+    @staticmethod
+    def _stamp(conn: Any) -> Any:
+        from django.utils import timezone
+
+        return conn.ops.adapt_datetimefield_value(timezone.now())
 
     @staticmethod
     def _create(alias: str, key: Key, limit: Decimal) -> None:
@@ -461,15 +559,38 @@ class DjangoBudget:
         raise BudgetExceededError(scope, member, period, limit, used, amount)
 
     def _move(self, token: _Token, held: Decimal, cost: Decimal) -> None:
+        """End the lease, then move the counters: all of it when the lease was open, the cost
+        only when it was reclaimed, nothing when it is gone (this settle was applied before)."""
         from django.db import connections
-        from django.utils import timezone
 
         conn = connections[token.alias]
-        _, move = _statements(conn)
-        now = conn.ops.adapt_datetimefield_value(timezone.now())
+        sql = statements(conn)
+        now = self._stamp(conn)
         with conn.cursor() as cursor:
+            if token.lease:
+                cursor.execute(sql.end_open, [token.lease, False])
+                if cursor.rowcount != 1:
+                    cursor.execute(sql.end_any, [token.lease])
+                    if cursor.rowcount != 1 or not cost:
+                        return
+                    held = Decimal(0)  # reclaimed: the hold went back already
             for key in token.keys:  # sorted: the order in which reserve locks them
-                cursor.execute(move, [held, cost, now, *key])
+                cursor.execute(sql.move, [held, cost, now, *key])
+
+    def _reclaim(self, alias: str) -> int:
+        """Give back what expired leases hold (own transaction); how many there were."""
+        count, amount = self._atomic(alias, partial(reclaim_expired, alias, _wall()))
+        if count:
+            _log().warning("budget_leases_reclaimed", leases=count, amount=str(amount))
+        return int(count)
+
+    def _sweep(self, alias: str) -> None:
+        """At most once per :data:`SWEEP_EVERY`: reclaim expired leases, purge old ones."""
+        if time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + SWEEP_EVERY
+        self._reclaim(alias)
+        self._atomic(alias, partial(purge_reclaimed, alias, _wall()))
 
     # --- limits --------------------------------------------------------------------------------
 
@@ -499,78 +620,31 @@ class DjangoBudget:
                 return limits
             generation = budget_models.generation  # before the query: a later bump reloads
             loaded_at = time.monotonic()
-            amounts: dict[tuple[str, str, str | None], Decimal] = {}
             rows = (
                 budget_models.BudgetRule.objects.using(alias)
                 .filter(is_active=True)
                 .order_by()
                 .values_list("scope", "period", "scope_id", "amount")
             )
-            for scope, period, scope_id, amount in rows:
-                member = None if scope == "global" or not scope_id else str(scope_id)
-                slot = (scope, period, member)
-                amounts[slot] = min(amount, amounts.get(slot, amount))
-            limits = self._limits[alias] = _Limits(amounts, loaded_at, generation)
+            rules = tuple(
+                BudgetLimit(scope, period, amount, None if scope == "global" else scope_id or None)
+                for scope, period, scope_id, amount in rows
+            )
+            limits = self._limits[alias] = _Limits(rules, loaded_at, generation)
             return limits
 
     def _applicable(
         self, limits: _Limits, user_id: int | str | None, tenant_id: int | str | None
     ) -> list[tuple[Key, Decimal]]:
         """The counters a call must fit in, with their limits, sorted by key."""
-        if not limits.amounts:
+        if not limits.rules:
             return []
-        now = self._now()
-        members = {"user": user_id, "tenant": tenant_id, "global": "*"}
-        found: list[tuple[Key, Decimal]] = []
-        for scope in _SCOPES:
-            if members[scope] is None:
-                continue
-            member = str(members[scope])
-            for period in _PERIODS:
-                amount = limits.amounts.get((scope, period, member))
-                if amount is None:
-                    amount = limits.amounts.get((scope, period, None))
-                if amount is not None:
-                    found.append(((scope, member, period, period_key(period, now)), amount))
-        found.sort()
-        return found
-
-
-_SQL: dict[tuple[str, str], tuple[str, str]] = {}
-
-
-def _statements(conn: Any) -> tuple[str, str]:
-    """The reserve and settle statements for this connection's database (built once).
-
-    Plain SQL, because the ORM spends far more CPU building an ``UPDATE`` (about 0.3 ms) than
-    the database spends running it; both run once per limit and call.
-    """
-    from creative_services.contrib.django.budget_models import BudgetCounter
-
-    meta = BudgetCounter._meta
-    cache_key = (conn.vendor, meta.db_table)
-    statements = _SQL.get(cache_key)
-    if statements is None:
-        q = conn.ops.quote_name
-
-        def col(name: str) -> str:
-            return str(q(meta.get_field(name).column))
-
-        table = q(meta.db_table)
-        spent, reserved, updated = col("spent"), col("reserved"), col("updated_at")
-        where = " AND ".join(f"{col(n)} = %s" for n in ("scope", "member", "period", "bucket"))
-        hold = (
-            f"UPDATE {table} SET {reserved} = {reserved} + %s, {col('limit')} = %s, "  # noqa: S608
-            f"{updated} = %s WHERE {where} AND {spent} <= %s - {reserved}"
+        found = applicable_limits(
+            limits.rules, user_id=user_id, tenant_id=tenant_id, now=self._now()
         )
-        move = (
-            f"UPDATE {table} SET {reserved} = {reserved} - %s, {spent} = {spent} + %s, "  # noqa: S608
-            f"{updated} = %s WHERE {where}"
-        )
-        statements = _SQL[cache_key] = (hold, move)
-    return statements
+        return [(key, limit.amount) for key, limit in found]
 
 
-def _money(value: Decimal | int | str | float) -> Decimal:
-    """A Decimal from what a caller passed (a float as the decimal it prints as)."""
-    return value if isinstance(value, Decimal) else Decimal(str(value))
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: asyncio does not log it as never retrieved

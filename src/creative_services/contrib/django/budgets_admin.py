@@ -1,4 +1,4 @@
-"""Admin of budgets: limits are edited here; counters are shown read-only."""
+"""Admin of budgets: limits are edited here; counters and open reservations are read-only."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 from django.contrib import admin
 
-from creative_services.contrib.django.budget_models import BudgetCounter, BudgetRule
+from creative_services.contrib.django.budget_models import BudgetCounter, BudgetLease, BudgetRule
 
-__all__ = ["BudgetCounterAdmin", "BudgetRuleAdmin"]
+__all__ = ["BudgetCounterAdmin", "BudgetLeaseAdmin", "BudgetRuleAdmin"]
 
 
 @admin.register(BudgetRule)
@@ -61,4 +61,36 @@ class BudgetCounterAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
         """Deleting a counter would forget spending: not from the admin."""
+        return False
+
+
+@admin.register(BudgetLease)
+class BudgetLeaseAdmin(admin.ModelAdmin):
+    """Open reservations (leases): what running calls hold, and which ones expired unsettled."""
+
+    list_display = ("request_id", "amount", "state", "expires_at", "created_at", "counters")
+    list_filter = ("reclaimed",)
+    search_fields = ("request_id", "counters")
+    ordering = ("expires_at",)
+
+    @admin.display(description="state")
+    def state(self, obj: BudgetLease) -> str:
+        """open (a call runs), expired (its holder died; reclaimed at the next reservation that
+        needs the room) or reclaimed (given back; a late settle still counts its cost)."""
+        from django.utils import timezone
+
+        if obj.reclaimed:
+            return "reclaimed"
+        return "expired" if obj.expires_at < timezone.now() else "open"
+
+    def has_add_permission(self, request: Any) -> bool:
+        """Leases are made by reservations only."""
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        """Leases are books: never edited by hand."""
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        """Deleting an open lease would strand its hold on the counters."""
         return False

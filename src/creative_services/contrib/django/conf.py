@@ -12,6 +12,17 @@
                                                          take (connect and statements, on the
                                                          client side); then it is aborted and
                                                          the next check reconnects
+``CREATIVE_SERVICES_BUDGET_TIMEOUT``                     ``2.0``: seconds a budget operation may
+                                                         take (less when the call's deadline is
+                                                         nearer); then it is a
+                                                         ``BudgetUnavailableError``
+``CREATIVE_SERVICES_BUDGET_FAIL_OPEN``                   ``False``: when the budget's database
+                                                         does not answer, refuse the call
+                                                         (closed); ``True``: let it run
+                                                         unbudgeted (open, logged)
+``CREATIVE_SERVICES_BUDGET_LEASE_MARGIN``                ``30.0``: seconds a reservation outlives
+                                                         its call's deadline before any process
+                                                         may reclaim it
 ``CREATIVE_SERVICES_ENCRYPTION_KEY``                     ``None``: key (any string, or a list,
                                                          newest first) that encrypts stored API
                                                          keys; default: ``SECRET_KEY``.
@@ -58,6 +69,21 @@ class _Conf:
     def REGISTRY_QUERY_TIMEOUT(self) -> float:
         """Seconds one background registry check may take before it is aborted."""
         return max(0.1, float(self._get("REGISTRY_QUERY_TIMEOUT", 5.0)))
+
+    @property
+    def BUDGET_TIMEOUT(self) -> float:
+        """Seconds one budget operation may take before it is a BudgetUnavailableError."""
+        return max(0.05, float(self._get("BUDGET_TIMEOUT", 2.0)))
+
+    @property
+    def BUDGET_FAIL_OPEN(self) -> bool:
+        """Whether calls run unbudgeted (True) or are refused (False) when the budget is down."""
+        return bool(self._get("BUDGET_FAIL_OPEN", False))
+
+    @property
+    def BUDGET_LEASE_MARGIN(self) -> float:
+        """Seconds a reservation outlives its call's deadline before it may be reclaimed."""
+        return max(0.0, float(self._get("BUDGET_LEASE_MARGIN", 30.0)))
 
     @property
     def ENCRYPTION_KEYS(self) -> list[str]:
