@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("creative_services", "0004_usage_cache_hit"),
+        ("creative_services", "0006_budget_leases"),
     ]
 
     operations = [
