@@ -1,0 +1,259 @@
+"""Item 4: a stream stays bounded after its first text. A provider that goes quiet between chunks
+fails the stream after ``idle_timeout`` of silence (by default the call's ``timeout``); one that
+keeps talking past ``total_timeout`` fails at that bound. Either way the error is a typed
+``LLMTimeoutError``, the provider's HTTP response is closed (the server sees the hang-up), the
+usage record holds what arrived with outcome ``error`` and the budget reservation is settled.
+
+Timings are generous: two shared cores."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from creative_services import (
+    BudgetLimit,
+    DictRegistry,
+    DynamicLLMClient,
+    InMemoryBudget,
+    InMemoryUsageTracker,
+    InvalidRequestError,
+    LLMStream,
+    LLMTimeoutError,
+    RetryPolicy,
+    SyncLLMStream,
+)
+from creative_services.types import UsageRecord
+
+from ._helpers import entry, records
+from ._trickle import TrickleServer, trickle
+
+WORDS = [f"w{i} " for i in range(5)]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _tokenizer_loaded() -> None:
+    """A stream cut short counts its tokens locally; the first count in a process loads
+    LiteLLM's tokenizer (seconds). Load it up front so the timings below time the bounds."""
+    from creative_services import _litellm
+
+    _litellm.estimate_tokens("gpt-4o-mini", text="warm up")
+
+
+def client_for(server: TrickleServer, **kw: Any) -> DynamicLLMClient:
+    fake_entry = entry(
+        server.base_url, cost_per_1k_input=Decimal("1"), cost_per_1k_output=Decimal("2")
+    )
+    kw.setdefault("retry_policy", RetryPolicy(max_retries=0))
+    return DynamicLLMClient(DictRegistry([fake_entry]), tracker=InMemoryUsageTracker(), **kw)
+
+
+class Reader:
+    """Reads a stream to its end (or its error), keeping the texts and when the last came."""
+
+    def __init__(self) -> None:
+        self.got: list[str] = []
+        self.last_text = time.monotonic()
+
+    def _take(self, text: str) -> None:
+        self.got.append(text)
+        self.last_text = time.monotonic()
+
+    async def aread(self, stream: LLMStream) -> None:
+        async with stream:
+            async for text in stream:
+                self._take(text)
+
+    def read(self, stream: SyncLLMStream) -> None:
+        with stream:
+            for text in stream:
+                self._take(text)
+
+
+def wait_for_records(client: DynamicLLMClient, count: int = 1) -> list[UsageRecord]:
+    end = time.monotonic() + 10
+    while len(records(client)) < count and time.monotonic() < end:
+        time.sleep(0.01)
+    return records(client)
+
+
+def assert_hung_up(server: TrickleServer, error_at: float) -> None:
+    """The server saw the client close the connection, soon after the error."""
+    assert server.finished.wait(10)
+    assert server.closed_at is not None, "the stream's HTTP response was left open"
+    assert server.closed_at - error_at < 3.0
+
+
+def assert_error_record(client: DynamicLLMClient, received: list[str]) -> UsageRecord:
+    [record] = wait_for_records(client)
+    assert (record.outcome, record.error_class) == ("error", "LLMTimeoutError")
+    assert record.usage_estimated is True  # what arrived, counted locally
+    assert record.completion_tokens >= len(received) > 0
+    assert record.may_have_been_billed is True
+    assert record.cost is not None
+    assert record.cost > 0
+    return record
+
+
+async def test_a_quiet_stream_fails_after_idle_timeout_of_silence() -> None:
+    budget = InMemoryBudget([BudgetLimit("global", "day", Decimal("100"))])
+    with trickle(WORDS, gap=1.5) as server:
+        client = client_for(server, budget=budget)
+        reader = Reader()
+        with pytest.raises(LLMTimeoutError) as info:
+            await reader.aread(client.stream(prompt="hi", idle_timeout=1))
+        error_at = time.monotonic()
+
+        got = reader.got
+        assert got == WORDS[:1]  # the second chunk would have come 1.5 s later
+        assert 0.9 <= error_at - reader.last_text < 3
+        assert info.value.code == "stream_idle_timeout"
+        assert "idle_timeout" in str(info.value)
+        assert info.value.entry is not None
+        assert server.requests == 1  # no retry after text reached the caller
+        assert_hung_up(server, error_at)
+        record = assert_error_record(client, got)
+        assert all(v == 0 for v in budget.reserved.values())  # settled, with what arrived
+        assert list(budget.spent.values()) == [record.cost]
+
+
+async def test_bytes_trickling_without_a_whole_chunk_still_count_as_silence() -> None:
+    # The reported case: bytes keep coming (one every 50 ms), so no socket read ever times out,
+    # but no whole chunk arrives within idle_timeout.
+    with trickle(WORDS, byte_gap=0.05) as server:
+        client = client_for(server)
+        reader = Reader()
+        started = time.monotonic()
+        with pytest.raises(LLMTimeoutError) as info:
+            await reader.aread(client.stream(prompt="hi", idle_timeout=1))
+        error_at = time.monotonic()
+        got = reader.got
+
+        assert info.value.code == "stream_idle_timeout"
+        assert error_at - started < 8  # the whole stream would take ~40 s
+        assert_hung_up(server, error_at)
+        assert_error_record(client, got)
+
+
+async def test_the_call_timeout_is_the_default_idle_timeout() -> None:
+    # The reported case in small: timeout=1 bounded only the wait for the first text.
+    with trickle(WORDS, gap=1.5) as server:
+        client = client_for(server)
+        reader = Reader()
+        with pytest.raises(LLMTimeoutError) as info:
+            await reader.aread(client.stream(prompt="hi", timeout=1))
+        assert reader.got == WORDS[:1]
+        assert info.value.code == "stream_idle_timeout"
+
+
+async def test_a_chatty_stream_fails_at_its_total_timeout() -> None:
+    words = [f"w{i} " for i in range(40)]
+    with trickle(words, gap=0.2) as server:
+        client = client_for(server)
+        reader = Reader()
+        started = time.monotonic()
+        with pytest.raises(LLMTimeoutError) as info:
+            await reader.aread(client.stream(prompt="hi", idle_timeout=1, total_timeout=2))
+        error_at = time.monotonic()
+        got = reader.got
+
+        assert info.value.code == "stream_total_timeout"
+        assert "total_timeout" in str(info.value)
+        assert 1.9 <= error_at - started < 3.5
+        assert 3 <= len(got) < len(words)
+        assert_hung_up(server, error_at)
+        assert_error_record(client, got)
+
+
+async def test_total_timeout_also_bounds_the_wait_for_the_first_text() -> None:
+    with trickle(WORDS, head_delay=4) as server:
+        client = client_for(server)
+        started = time.monotonic()
+        with pytest.raises(LLMTimeoutError):
+            await Reader().aread(client.stream(prompt="hi", total_timeout=1))
+        assert time.monotonic() - started < 3
+        [record] = wait_for_records(client)
+        assert record.outcome == "error"
+
+
+async def test_a_healthy_stream_is_unaffected() -> None:
+    with trickle(WORDS, gap=0.2) as server:
+        client = client_for(server)
+        stream = client.stream(prompt="hi", idle_timeout=1, total_timeout=10)
+        assert [text async for text in stream] == WORDS
+        assert stream.response.usage.completion_tokens == len(WORDS)
+        [record] = records(client)
+        assert (record.outcome, record.usage_estimated) == ("success", False)
+
+
+def test_the_sync_twin_is_bounded_the_same_way() -> None:
+    with trickle(WORDS, gap=1.5) as server:
+        client = client_for(server)
+        reader = Reader()
+        with pytest.raises(LLMTimeoutError) as info:
+            reader.read(client.stream_sync(prompt="hi", idle_timeout=1))
+        error_at = time.monotonic()
+
+        got = reader.got
+        assert info.value.code == "stream_idle_timeout"
+        assert got == WORDS[:1]
+        assert 0.9 <= error_at - reader.last_text < 3
+        assert_hung_up(server, error_at)
+        assert_error_record(client, got)
+
+
+def test_the_sync_twin_fails_at_its_total_timeout() -> None:
+    words = [f"w{i} " for i in range(40)]
+    with trickle(words, gap=0.2) as server:
+        client = client_for(server)
+        started = time.monotonic()
+        with pytest.raises(LLMTimeoutError) as info:
+            Reader().read(client.stream_sync(prompt="hi", total_timeout=1.5))
+        assert info.value.code == "stream_total_timeout"
+        assert time.monotonic() - started < 3.5
+        assert_hung_up(server, time.monotonic())
+
+
+@pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf"), "5", True])
+@pytest.mark.parametrize("name", ["idle_timeout", "total_timeout"])
+async def test_bad_bounds_are_refused_before_any_request(name: str, value: Any) -> None:
+    with trickle(WORDS) as server:
+        client = client_for(server)
+        with pytest.raises(InvalidRequestError, match=name) as info:
+            client.stream_sync(prompt="hi", **{name: value})
+        assert info.value.param == name
+        stream = client.stream(prompt="hi", **{name: value})
+        with pytest.raises(InvalidRequestError, match=name):
+            await stream.__anext__()
+        await asyncio.sleep(0.05)
+        assert server.requests == 0
+        assert records(client) == []
+
+
+def test_many_quiet_streams_at_once_each_fail_on_time() -> None:
+    # Bounds are per stream, on the one background loop: eight stalled streams in threads all
+    # end after about one idle_timeout, not one after another.
+    with trickle(WORDS, gap=1.5) as server:
+        client = client_for(server)
+        errors: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                Reader().read(client.stream_sync(prompt="hi", idle_timeout=1))
+            except LLMTimeoutError as exc:
+                errors.append(exc)
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=read) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        assert len(errors) == 8
+        assert time.monotonic() - started < 6  # ~1.5 s to the first text + 1 s of silence
+        assert len(wait_for_records(client, 8)) == 8
