@@ -354,7 +354,8 @@ def error_answer(exc: BaseException) -> WireError:
     cause = exc.failures[-1] if isinstance(exc, AllModelsFailedError) and exc.failures else exc
     message = str(exc)
     if isinstance(cause, LLMTimeoutError):
-        return WireError(0, {}, _error_body(message, "timeout", None, None), kind="timeout")
+        body = _error_body(message, "timeout", cause.code, None)  # stream_idle_timeout ...
+        return WireError(0, {}, body, kind="timeout")
     if isinstance(cause, APIConnectionError):
         return WireError(0, {}, _error_body(message, "connection", None, None), "connection")
     status, kind, code = 500, "server_error", None

@@ -37,12 +37,14 @@ WORDS = [f"w{i} " for i in range(5)]
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _tokenizer_loaded() -> None:
-    """A stream cut short counts its tokens locally; the first count in a process loads
-    LiteLLM's tokenizer (seconds). Load it up front so the timings below time the bounds."""
+def _warm() -> None:
+    """The first stream of a process loads LiteLLM's provider code, and the first one cut short
+    its tokenizer (seconds each). Do both up front so the timings below time only the bounds."""
     from creative_services import _litellm
 
     _litellm.estimate_tokens("gpt-4o-mini", text="warm up")
+    with trickle(WORDS) as server:
+        assert "".join(client_for(server).stream_sync(prompt="hi")) == "".join(WORDS)
 
 
 def client_for(server: TrickleServer, **kw: Any) -> DynamicLLMClient:
@@ -257,3 +259,57 @@ def test_many_quiet_streams_at_once_each_fail_on_time() -> None:
         assert len(errors) == 8
         assert time.monotonic() - started < 6  # ~1.5 s to the first text + 1 s of silence
         assert len(wait_for_records(client, 8)) == 8
+
+
+def test_a_drop_in_stream_gets_the_sdk_timeout_as_its_idle_timeout() -> None:
+    import openai
+
+    from creative_services.openai_compat import OpenAI
+
+    with trickle(WORDS, gap=1.5) as server:
+        client = client_for(server)
+        sdk = OpenAI(client=client, timeout=1.0, max_retries=0)
+        chunks = sdk.chat.completions.create(
+            model="standard", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        got: list[str] = []
+        with pytest.raises(openai.APIError) as info:
+            got.extend(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        error_at = time.monotonic()
+
+        assert "".join(got) == WORDS[0]
+        assert "idle_timeout" in str(info.value)
+        assert info.value.code == "stream_idle_timeout"
+        assert_hung_up(server, error_at)
+        assert_error_record(client, [WORDS[0]])
+
+
+async def test_an_async_drop_in_stream_gets_the_per_call_timeout_as_its_idle_timeout() -> None:
+    import openai
+
+    from creative_services.openai_compat import AsyncOpenAI
+
+    with trickle(WORDS, gap=1.5) as server:
+        client = client_for(server)
+        sdk = AsyncOpenAI(client=client, max_retries=0)
+        chunks = await sdk.chat.completions.create(
+            model="standard",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            timeout=1.0,
+        )
+        got: list[str] = []
+
+        async def read() -> None:
+            async for chunk in chunks:
+                if chunk.choices:
+                    got.append(chunk.choices[0].delta.content or "")
+
+        with pytest.raises(openai.APIError) as info:
+            await read()
+        error_at = time.monotonic()
+
+        assert "".join(got) == WORDS[0]
+        assert info.value.code == "stream_idle_timeout"
+        assert_hung_up(server, error_at)
+        assert_error_record(client, [WORDS[0]])
