@@ -257,7 +257,7 @@ def test_many_quiet_streams_at_once_each_fail_on_time() -> None:
         for thread in threads:
             thread.join(20)
         assert len(errors) == 8
-        assert time.monotonic() - started < 6  # ~1.5 s to the first text + 1 s of silence
+        assert time.monotonic() - started < 5  # the first text at once, then 1 s of silence
         assert len(wait_for_records(client, 8)) == 8
 
 
