@@ -193,6 +193,15 @@ async def test_a_healthy_stream_is_unaffected() -> None:
         assert (record.outcome, record.usage_estimated) == ("success", False)
 
 
+async def test_an_idle_timeout_longer_than_timeout_is_honoured() -> None:
+    # timeout bounds only the wait for the first text; gaps of 1.5 s fit in idle_timeout=3.
+    with trickle(WORDS[:3], gap=1.5) as server:
+        client = client_for(server)
+        stream = client.stream(prompt="hi", timeout=1, idle_timeout=3)
+        assert [text async for text in stream] == WORDS[:3]
+        assert records(client)[0].outcome == "success"
+
+
 def test_the_sync_twin_is_bounded_the_same_way() -> None:
     with trickle(WORDS, gap=1.5) as server:
         client = client_for(server)
