@@ -322,3 +322,25 @@ async def test_an_async_drop_in_stream_gets_the_per_call_timeout_as_its_idle_tim
         assert info.value.code == "stream_idle_timeout"
         assert_hung_up(server, error_at)
         assert_error_record(client, [WORDS[0]])
+
+
+@pytest.mark.parametrize("name", ["idle_timeout", "total_timeout", "escalate", "llm_name"])
+def test_a_request_body_cannot_set_the_clients_own_arguments(name: str) -> None:
+    # The SDK sends extra_body's keys as body fields: they must not lift a stream's bounds (nor
+    # escalate a gateway caller past its key's tiers).
+    import openai
+
+    from creative_services.openai_compat import OpenAI
+
+    with trickle(WORDS) as server:
+        client = client_for(server)
+        sdk = OpenAI(client=client, max_retries=0)
+        with pytest.raises(openai.BadRequestError, match=name) as info:
+            sdk.chat.completions.create(
+                model="standard",
+                messages=[{"role": "user", "content": "hi"}],
+                stream=True,
+                extra_body={name: 1e9 if name.endswith("timeout") else "x"},
+            )
+        assert info.value.status_code == 400
+        assert server.requests == 0
