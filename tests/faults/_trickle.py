@@ -60,6 +60,7 @@ class TrickleServer:
         self.finished = threading.Event()
         """Set when a connection is over: sent to the end, or closed by the client."""
         self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)  # accept() wakes to see stop()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -77,7 +78,6 @@ class TrickleServer:
         self._thread.join(5)
 
     def _serve(self) -> None:
-        self._listener.settimeout(0.1)
         while not self._stop.is_set():
             try:
                 conn, _ = self._listener.accept()
