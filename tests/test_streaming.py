@@ -425,3 +425,26 @@ async def test_a_cancelled_read_does_not_pass_for_the_end_of_the_text(
             pass
     [record] = await _wait_for_records(client, 1)
     assert record.outcome == "cancelled"
+
+
+def test_read_limit_takes_the_nearer_of_the_idle_and_total_bounds() -> None:
+    from creative_services.streaming import StreamBounds, read_limit
+
+    idle_only = StreamBounds(first_output=10, idle=2, total=None)
+    assert read_limit(idle_only, now=105.0, started=0.0, last_chunk=104.5) == (1.5, "idle")
+    both = StreamBounds(first_output=10, idle=2, total=10)
+    assert read_limit(both, now=5.0, started=0.0, last_chunk=5.0) == (2.0, "idle")
+    assert read_limit(both, now=9.0, started=0.0, last_chunk=9.0) == (1.0, "total")
+    limit, bound = read_limit(both, now=11.0, started=0.0, last_chunk=10.5)
+    assert (limit <= 0, bound) == (True, "total")  # already past: fail without reading
+
+
+def test_stream_bounds_default_idle_to_the_call_timeout_and_cap_the_first_wait() -> None:
+    from creative_services.streaming import StreamBounds, stream_bounds
+
+    assert stream_bounds(None, None, None, default_timeout=60) == StreamBounds(60, 60, None)
+    assert stream_bounds(10, None, None, default_timeout=60) == StreamBounds(10, 10, None)
+    assert stream_bounds(10, 3, 5, default_timeout=60) == StreamBounds(5, 3, 5)
+    assert stream_bounds(None, None, 300, default_timeout=60) == StreamBounds(60, 60, 300)
+    with pytest.raises(InvalidRequestError, match="idle_timeout must be seconds > 0"):
+        stream_bounds(None, -1, None, default_timeout=60)

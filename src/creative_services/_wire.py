@@ -79,6 +79,15 @@ def _forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+_OUR_ARGUMENTS = frozenset({
+    "prompt", "system_prompt", "tier", "llm_id", "llm_name", "user_id", "tenant_id", "cache",
+    "escalate", "entry_defaults", "idle_timeout", "total_timeout",
+})  # fmt: skip
+"""Arguments of ``generate()``/``stream()`` that are not OpenAI body fields: a request body may
+not set them (a gateway caller could otherwise escalate past its key's tiers or lift the
+stream bounds)."""
+
+
 def chat_call(body: object, headers: Mapping[str, str], query: Mapping[str, str]) -> ChatCall:
     """A ``/chat/completions`` request body as a call. Raises: InvalidRequestError.
 
@@ -92,6 +101,13 @@ def chat_call(body: object, headers: Mapping[str, str], query: Mapping[str, str]
     if not isinstance(body, Mapping):
         raise InvalidRequestError("the request body must be a JSON object", param="body")
     params = dict(body)
+    ours = sorted(_OUR_ARGUMENTS.intersection(params))
+    if ours:
+        raise InvalidRequestError(
+            f"{ours[0]!r} is not a chat.completions parameter (it is an argument of "
+            f"creative_services' own client, not settable from a request)",
+            param=ours[0],
+        )
     model = params.pop("model", None)
     if not isinstance(model, str):
         raise InvalidRequestError("model must be a string", param="model")
@@ -354,7 +370,8 @@ def error_answer(exc: BaseException) -> WireError:
     cause = exc.failures[-1] if isinstance(exc, AllModelsFailedError) and exc.failures else exc
     message = str(exc)
     if isinstance(cause, LLMTimeoutError):
-        return WireError(0, {}, _error_body(message, "timeout", None, None), kind="timeout")
+        body = _error_body(message, "timeout", cause.code, None)  # stream_idle_timeout ...
+        return WireError(0, {}, body, kind="timeout")
     if isinstance(cause, APIConnectionError):
         return WireError(0, {}, _error_body(message, "connection", None, None), "connection")
     status, kind, code = 500, "server_error", None

@@ -7,6 +7,7 @@ and the bridges share one LiteLLM loop and its connection pools.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
 import time
@@ -51,7 +52,13 @@ from creative_services.pricing import resolve_cost
 from creative_services.registry import BaseRegistry, LLMRegistry
 from creative_services.retry import Decision, RetryPolicy, retry_call
 from creative_services.routing import escalation_candidates, escalation_path, should_escalate
-from creative_services.streaming import LLMStream, SyncLLMStream, _Pipe, run_on_loop
+from creative_services.streaming import (
+    LLMStream,
+    SyncLLMStream,
+    _Pipe,
+    run_on_loop,
+    stream_bounds,
+)
 from creative_services.structured import OutputSpec, parse_response, prepare_response_format
 from creative_services.tracking import InMemoryUsageTracker, UsageTracker
 from creative_services.tracking._base import notify_observers
@@ -308,6 +315,8 @@ class DynamicLLMClient:
         cache: bool = False,
         escalate: Escalate = False,
         entry_defaults: bool = True,
+        idle_timeout: float | None = None,
+        total_timeout: float | None = None,
         **provider_params: Any,
     ) -> LLMStream:
         """Stream an answer: ``async for text in client.stream(...)``, then ``stream.response``.
@@ -315,19 +324,26 @@ class DynamicLLMClient:
         Same arguments as :meth:`generate`. The call starts when iteration (or ``async with``)
         starts; argument and configuration errors are raised there, before any network call.
         Retries and fallbacks happen only before the first text (or tool call) reaches you.
-        ``timeout`` bounds the wait for it; after it, each read may take up to ``timeout``.
+        ``timeout`` bounds the wait for it, over every retry and fallback. After it, each chunk
+        must arrive within ``idle_timeout`` seconds of the one before (default: ``timeout``),
+        and with ``total_timeout`` the whole stream must end within that many seconds of its
+        start (default: no bound); past either, ``LLMTimeoutError`` (``code``
+        ``"stream_idle_timeout"`` / ``"stream_total_timeout"``) and the response is closed.
 
         Raises (while iterating): the errors of :meth:`generate`.
         """
 
         def start(pipe: _Pipe) -> None:
+            bounds = stream_bounds(
+                timeout, idle_timeout, total_timeout, default_timeout=self.retry_policy.timeout
+            )
             call = self._prepare(
                 prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens,
-                temperature, timeout, metadata, user_id, tenant_id, provider_params,
+                temperature, bounds.first_output, metadata, user_id, tenant_id, provider_params,
                 response_format=response_format, cache=cache, escalate=escalate, stream=True,
                 entry_defaults=entry_defaults,
             )  # fmt: skip
-            run_on_loop(self._run(call, sink=pipe), pipe)
+            run_on_loop(self._run(call, sink=pipe), pipe, bounds)
 
         return LLMStream(start, getattr(self.registry, "aensure_loaded", None))
 
@@ -350,6 +366,8 @@ class DynamicLLMClient:
         cache: bool = False,
         escalate: Escalate = False,
         entry_defaults: bool = True,
+        idle_timeout: float | None = None,
+        total_timeout: float | None = None,
         **provider_params: Any,
     ) -> SyncLLMStream:
         """Blocking twin of :meth:`stream`: ``for text in client.stream_sync(...)``.
@@ -359,13 +377,16 @@ class DynamicLLMClient:
         from creative_services import _sync
 
         _sync.refuse_in_loop_thread()
+        bounds = stream_bounds(
+            timeout, idle_timeout, total_timeout, default_timeout=self.retry_policy.timeout
+        )
         call = self._prepare(
             prompt, messages, system_prompt, tier, llm_id, llm_name, max_tokens, temperature,
-            timeout, metadata, user_id, tenant_id, provider_params,
+            bounds.first_output, metadata, user_id, tenant_id, provider_params,
             response_format=response_format, cache=cache, escalate=escalate, stream=True,
             entry_defaults=entry_defaults,
         )  # fmt: skip
-        return SyncLLMStream(lambda pipe: run_on_loop(self._run(call, sink=pipe), pipe))
+        return SyncLLMStream(lambda pipe: run_on_loop(self._run(call, sink=pipe), pipe, bounds))
 
     # --- the flow ------------------------------------------------------------------------------
 
@@ -667,17 +688,18 @@ class DynamicLLMClient:
         stream = opened.stream
         acc = _litellm.StreamAccumulator(kwargs)
         finished = False
+        read = functools.partial(_litellm.next_chunk, stream, entry, secrets)
         try:
             for chunk in opened.chunks:
                 text = acc.feed(chunk)
                 if text:
                     sink.put(text)
-            chunk = None if opened.exhausted else await _litellm.next_chunk(stream, entry, secrets)
+            chunk = None if opened.exhausted else await sink.pace.read(read, entry)
             while chunk is not None:
                 text = acc.feed(chunk)
                 if text:
                     sink.put(text)
-                chunk = await _litellm.next_chunk(stream, entry, secrets)
+                chunk = await sink.pace.read(read, entry)  # idle/total bounds: streaming.py
             finished = True
             return acc.result(_litellm.provider_usage(stream))
         finally:

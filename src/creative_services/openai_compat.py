@@ -27,7 +27,8 @@ budgets and usage records (``_wire.py`` translates).
   or ``max_tokens``); ``default_headers``/``extra_headers``/``organization``/``project`` go to
   the provider as headers (``extra_query`` does not: LiteLLM has no per-call query).
 - ``max_retries`` (default 2) is our retry policy's, ``timeout`` (default: the policy's 60 s)
-  our deadline over every attempt and fallback; the SDK's own retries are off.
+  our deadline over every attempt and fallback (for streams also the longest wait between two
+  chunks, ``idle_timeout``); the SDK's own retries are off.
 - Errors are the SDK's classes (``openai.RateLimitError`` ...); ``exc.creative_services_error``
   is this library's error (timeouts and connection failures: ``exc.__cause__.__cause__``).
 - ``models.list()`` lists the tiers and the active entries; other endpoints (embeddings,

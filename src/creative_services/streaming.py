@@ -3,25 +3,151 @@
 The provider call runs on the library's background loop (``_sync.py``) like every other call; its
 text deltas cross to the caller through a :class:`_Pipe`, which wakes the caller only when it is
 waiting, so a fast stream costs one thread hop per batch of chunks, not one per chunk.
+
+Once the first output has arrived, a stream stays bounded: :func:`read_limit` (pure) says how
+long the next chunk may take (``idle_timeout`` since the last chunk, ``total_timeout`` since the
+stream started); :class:`_Pace` applies it around each read and raises ``LLMTimeoutError``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from creative_services.exceptions import StreamNotFinishedError
-from creative_services.types import LLMResponse
+from creative_services.exceptions import (
+    InvalidRequestError,
+    LLMTimeoutError,
+    StreamNotFinishedError,
+)
+from creative_services.types import LLMEntry, LLMResponse
 
 if TYPE_CHECKING:
     import asyncio
     from types import TracebackType
 
-__all__ = ["LLMStream", "SyncLLMStream"]
+__all__ = ["LLMStream", "StreamBounds", "SyncLLMStream", "read_limit", "stream_bounds"]
+
+T = TypeVar("T")
+
+Bound = Literal["idle", "total"]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamBounds:
+    """How long a stream may take, in seconds.
+
+    ``first_output``: the deadline for the first text or tool call, over every retry and
+    fallback (the call's ``timeout``, shortened to ``total`` when that is smaller). ``idle``:
+    the most allowed between two chunks once the first output arrived. ``total``: the most the
+    whole stream may take from its start, or None for no such bound.
+    """
+
+    first_output: float = 60.0
+    idle: float = 60.0
+    total: float | None = None
+
+
+def _seconds(name: str, value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidRequestError(
+            f"{name} must be seconds > 0 (or None), got {value!r}", param=name
+        )
+    return float(value)
+
+
+def stream_bounds(
+    timeout: float | None,
+    idle_timeout: float | None,
+    total_timeout: float | None,
+    *,
+    default_timeout: float,
+) -> StreamBounds:
+    """The bounds of a stream called with these arguments (None: the default).
+
+    ``idle_timeout`` defaults to the call's ``timeout`` (itself ``default_timeout``, the retry
+    policy's, when None); ``total_timeout`` to no bound. Raises: InvalidRequestError.
+    """
+    first = default_timeout if timeout is None else _seconds("timeout", timeout)
+    idle = first if idle_timeout is None else _seconds("idle_timeout", idle_timeout)
+    total = None if total_timeout is None else _seconds("total_timeout", total_timeout)
+    return StreamBounds(
+        first_output=first if total is None else min(first, total), idle=idle, total=total
+    )
+
+
+def read_limit(
+    bounds: StreamBounds, *, now: float, started: float, last_chunk: float
+) -> tuple[float, Bound]:
+    """How many seconds the next chunk may take, and the bound that sets it (pure).
+
+    ``started`` is when the stream started, ``last_chunk`` when the last chunk arrived (the
+    first output counts as one). A limit <= 0 means the stream is already over its bound.
+    """
+    idle_left = last_chunk + bounds.idle - now
+    if bounds.total is None:
+        return idle_left, "idle"
+    total_left = started + bounds.total - now
+    return (idle_left, "idle") if idle_left < total_left else (total_left, "total")
+
+
+def _bound_error(entry: LLMEntry, bound: Bound, bounds: StreamBounds) -> LLMTimeoutError:
+    if bound == "idle":
+        what = f"sent no chunk for {bounds.idle:g}s (idle_timeout)"
+    else:
+        what = f"did not end within its {bounds.total:g}s total_timeout"
+    return LLMTimeoutError(
+        f"{entry.provider}: the stream {what}; it was closed after the text received so far "
+        f"(the provider may still bill it)",
+        model=entry.model_name,
+        provider=entry.provider,
+        entry=entry.ref,
+        code=f"stream_{bound}_timeout",
+    )
+
+
+class _Pace:
+    """Applies a stream's :class:`StreamBounds` to its reads after the first output."""
+
+    __slots__ = ("bounds", "last_chunk", "started")
+
+    def __init__(self, bounds: StreamBounds) -> None:
+        self.bounds = bounds
+        self.started = time.monotonic()
+        self.last_chunk: float | None = None
+
+    async def read(self, next_chunk: Callable[[], Awaitable[T]], entry: LLMEntry) -> T:
+        """``await next_chunk()`` within the bounds. Raises: LLMTimeoutError."""
+        import asyncio
+
+        now = time.monotonic()
+        if self.last_chunk is None:  # the first read follows the first output at once
+            self.last_chunk = now
+        limit, bound = read_limit(
+            self.bounds, now=now, started=self.started, last_chunk=self.last_chunk
+        )
+        if limit <= 0:
+            raise _bound_error(entry, bound, self.bounds)
+        try:
+            async with asyncio.timeout(limit) as scope:
+                chunk = await next_chunk()
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise _bound_error(entry, bound, self.bounds) from None
+        self.last_chunk = time.monotonic()
+        return chunk
 
 
 class _End:
@@ -42,7 +168,9 @@ class _Pipe:
     iterating one both see the end; every waiter is woken.
     """
 
-    __slots__ = ("_final", "_items", "_lock", "_waiters", "_wake_pending", "cancelled", "task")
+    __slots__ = (
+        "_final", "_items", "_lock", "_waiters", "_wake_pending", "cancelled", "pace", "task",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self._items: deque[str | _End] = deque()
@@ -52,6 +180,8 @@ class _Pipe:
         self._final: _End | None = None
         self.task: asyncio.Task[None] | None = None
         self.cancelled = False
+        self.pace = _Pace(StreamBounds())
+        """The producer's bounds on its reads; :func:`run_on_loop` sets the call's own."""
 
     def put(self, item: str | _End) -> None:
         """Producer side, on the background loop."""
@@ -341,10 +471,11 @@ class SyncLLMStream(_StreamBase):
                 return
 
 
-def run_on_loop(run: Coroutine[Any, Any, LLMResponse], pipe: _Pipe) -> None:
-    """Start ``run`` on the background loop, feeding ``pipe``."""
+def run_on_loop(run: Coroutine[Any, Any, LLMResponse], pipe: _Pipe, bounds: StreamBounds) -> None:
+    """Start ``run`` on the background loop, feeding ``pipe``; the stream starts now."""
     import asyncio
 
     from creative_services import _sync
 
+    pipe.pace = _Pace(bounds)
     asyncio.run_coroutine_threadsafe(_produce(run, pipe), _sync.get_loop())

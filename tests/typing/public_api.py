@@ -48,12 +48,14 @@ def entries_accept_plain_values() -> tuple[Secret, Decimal | None]:
 
 
 async def streaming_is_typed(client: DynamicLLMClient) -> tuple[str, int]:
-    stream: LLMStream = client.stream(prompt="hi", tier="economy")
+    stream: LLMStream = client.stream(
+        prompt="hi", tier="economy", timeout=30, idle_timeout=5, total_timeout=120.0
+    )
     parts: list[str] = []
     async with stream:
         async for text in stream:
             parts.append(text)
-    with client.stream_sync(prompt="hi") as sync_stream:
+    with client.stream_sync(prompt="hi", idle_timeout=5.0, total_timeout=None) as sync_stream:
         parts.extend(sync_stream)
     usage: Usage = stream.response.usage
     return "".join(parts), usage.total_tokens
