@@ -135,3 +135,21 @@ def test_fuzzed_bodies_get_only_openai_shaped_4xx(
     assert status == 200 or 400 <= status < 500, (status, answer)
     if status != 200:
         assert set(answer["error"]) >= {"message", "type", "code"}
+
+
+def test_the_deadline_covers_a_whole_stream(fake_provider: FakeProvider, tmp_path: Path) -> None:
+    gateway = Gateway(tmp_path, fake_provider.base_url, CREATIVE_SERVICES_GATEWAY_DEADLINE="2")
+    try:
+        key = gateway.new_key("hal")
+        fake_provider.stream(["x"] * 20, chunk_delay=0.3)  # 6 s of text, each gap short
+        started = time.monotonic()
+        with openai.OpenAI(api_key=key, base_url=gateway.url + "/v1", max_retries=0) as client:
+            stream = client.chat.completions.create(
+                model="standard", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+            with pytest.raises(openai.APIError, match="total"):
+                for _ in stream:
+                    pass
+        assert time.monotonic() - started < 5
+    finally:
+        gateway.stop()

@@ -201,7 +201,8 @@ class GatewayApp:
         call = _wire.chat_call(body, {}, {})  # no client header reaches a provider
         info["model"] = call.model
         client, kwargs = self._select(key, call)
-        if call.stream:
+        if call.stream:  # the deadline covers the whole stream, not only its first text
+            kwargs["total_timeout"] = kwargs["timeout"]
             return await _stream(client.stream(**kwargs), call, send)
         response = await client.generate(**kwargs)
         headers = {"x-request-id": _wire.request_id(response)}
@@ -240,6 +241,10 @@ async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            from creative_services.warmup import warmup
+
+            # LiteLLM loads before the worker takes requests: no first call pays seconds for it.
+            await asyncio.to_thread(warmup, wait=True)
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
