@@ -38,6 +38,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from creative_services._secrets import mask
+
 if TYPE_CHECKING:
     from decimal import Decimal
 
@@ -86,6 +88,7 @@ class CreativeServicesError(Exception):
     message: str
 
     def __init__(self, message: str) -> None:
+        message = mask(str(message))  # no message of ours shows a known key (_secrets.py)
         super().__init__(message)
         self.message = message
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
+from creative_services._secrets import remember, remember_env
 from creative_services.exceptions import InvalidEntryError, InvalidTierError
 
 __all__ = [
@@ -84,6 +86,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        remember(value)  # masked in every message from now on
 
     def get_secret_value(self) -> str:
         """Return the real value."""
@@ -105,6 +108,9 @@ class Secret:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Secret, (self._value,))
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _to_decimal(name: str, value: object) -> Decimal | None:
@@ -203,7 +209,21 @@ class LLMEntry:
         set_(self, "temperature", float(temp))
         for name in ("cost_per_1k_input", "cost_per_1k_output"):
             set_(self, name, _to_decimal(name, getattr(self, name)))
+        if self.extra_params is not None and not isinstance(self.extra_params, Mapping):
+            raise InvalidEntryError(
+                "extra_params", f"must be a mapping, got {type(self.extra_params).__name__}"
+            )
         set_(self, "extra_params", dict(self.extra_params or {}))
+        if self.api_key_env and not (
+            isinstance(self.api_key_env, str) and _ENV_NAME.fullmatch(self.api_key_env)
+        ):  # most often a key pasted into the wrong field: never echo it
+            remember(self.api_key_env)
+            raise InvalidEntryError(
+                "api_key_env",
+                "must name an environment variable (letters, digits, _); "
+                "to give the key itself use api_key",
+            )
+        remember_env(self.api_key_env)
 
     @property
     def ref(self) -> EntryRef:

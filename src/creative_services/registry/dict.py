@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from creative_services._providers import PROVIDERS, ZERO_CONFIG_ORDER
+from creative_services._secrets import remember
 from creative_services.exceptions import ConfigurationError, InvalidEntryError
 from creative_services.registry._base import BaseRegistry
 from creative_services.types import LLMEntry, LLMTier
@@ -74,9 +75,15 @@ class DictRegistry(BaseRegistry):
         Raises: InvalidEntryError (naming the entry and field) for unknown keys or bad values.
         """
         entries = []
+        items = list(items)
+        for item in items:  # a bad row's error must not show any row's key (see _secrets.py)
+            if isinstance(item, Mapping):
+                remember(item.get("api_key"))
         for position, item in enumerate(items, start=1):
-            if not isinstance(item, Mapping):
-                raise InvalidEntryError("entry", f"#{position} must be a mapping, got {item!r}")
+            if not isinstance(item, Mapping):  # its values are not shown: any may be a key
+                raise InvalidEntryError(
+                    "entry", f"#{position} must be a mapping, got {type(item).__name__}"
+                )
             label = str(item.get("name") or f"#{position}")
             unknown = sorted(set(item) - _FIELDS)
             if unknown:

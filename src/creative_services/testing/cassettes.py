@@ -10,7 +10,10 @@ hold fails fast instead of reaching the network)::
 
 Record a new cassette with ``use_cassette(path, record_mode="once")`` and a real key: the key
 headers, the ``key`` query parameter and key fields of JSON bodies are scrubbed before anything
-is written, and :func:`find_credentials` checks a cassette file afterwards. Requests match on
+is written, as is the value of every configured key (the provider key variables, each entry's
+``api_key``/``api_key_env``; see :func:`creative_services._secrets.known_keys`) wherever it
+occurs in a request or response body (an echo such as OpenAI's "Incorrect API key provided"),
+and :func:`find_credentials` checks a cassette file afterwards. Requests match on
 method and URL only (scheme, host, port, path, query), so a cassette keeps replaying when
 LiteLLM changes how it serialises the body.
 
@@ -26,7 +29,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, cast
 
-from creative_services._secrets import KEY_SHAPES
+from creative_services._secrets import KEY_SHAPES, MASK, known_keys
 
 __all__ = [
     "MATCH_ON",
@@ -120,34 +123,73 @@ def _scrub_json(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
+def _scrub_known(value: Any, keys: list[str]) -> Any:
+    """``value`` (text, bytes, or parsed JSON) with every value in ``keys`` masked."""
+    if isinstance(value, str):
+        for key in keys:
+            value = value.replace(key, MASK)
+        return value
+    if isinstance(value, bytes):
+        for key in keys:
+            value = value.replace(key.encode("utf-8"), MASK.encode("utf-8"))
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub_known(v, keys) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_known(item, keys) for item in value]
+    return value
+
+
 def scrub_request(request: Any) -> Any:
-    """vcrpy ``before_record_request`` hook: replace API keys in a JSON request body."""
+    """vcrpy ``before_record_request`` hook: replace API keys in a JSON request body, and every
+    configured key's value anywhere in the body."""
     body = getattr(request, "body", None)
     if not body:
         return request
+    keys = known_keys()
     if isinstance(body, dict | list):  # aiohttp's json= arrives parsed, and is stored as YAML
         scrubbed_data, changed = _scrub_json(body)
-        if changed:
-            request.body = scrubbed_data
+        if changed or keys:
+            request.body = _scrub_known(scrubbed_data, keys)
         return request
     try:
         text = body.decode("utf-8") if isinstance(body, bytes) else str(body)
         data = json.loads(text)
     except (UnicodeDecodeError, ValueError):
+        request.body = _scrub_known(body, keys)
         return request
     scrubbed, changed = _scrub_json(data)
     if changed:
         request.body = json.dumps(scrubbed).encode("utf-8")
+    request.body = _scrub_known(request.body, keys)
     return request
 
 
 def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    """vcrpy ``before_record_response`` hook: drop session cookies and account id headers."""
+    """vcrpy ``before_record_response`` hook: drop session cookies and account id headers, and
+    mask every configured key's value in the body (providers echo a wrong key in their 401)."""
     headers = response.get("headers")
     if isinstance(headers, Mapping):
         drop = set(SCRUBBED_RESPONSE_HEADERS)
         response["headers"] = {k: v for k, v in headers.items() if str(k).lower() not in drop}
+    body = response.get("body")
+    if isinstance(body, dict) and isinstance(body.get("string"), str | bytes):
+        scrubbed = _scrub_known(body["string"], known_keys())
+        if scrubbed != body["string"]:
+            body["string"] = scrubbed
+            _fix_length(response, scrubbed)
     return response
+
+
+def _fix_length(response: dict[str, Any], body: str | bytes) -> None:
+    """Keep a ``content-length`` header true to a body that masking made shorter or longer."""
+    headers = response.get("headers")
+    if not isinstance(headers, dict):
+        return
+    size = len(body.encode("utf-8") if isinstance(body, str) else body)
+    for name in list(headers):
+        if str(name).lower() == "content-length":
+            headers[name] = [str(size)] if isinstance(headers[name], list) else str(size)
 
 
 def vcr_config(**overrides: Any) -> dict[str, Any]:

@@ -8,7 +8,9 @@
 Reports, with file and line: auth headers (``authorization``, ``x-api-key``, ``api-key``, ...)
 holding anything but a placeholder, cookie headers, key query parameters (``?key=``), key fields
 of JSON bodies, and any string shaped like a provider key (OpenAI, Anthropic, Google, Groq, xAI,
-OpenRouter, Hugging Face, Replicate, Perplexity, Fireworks, AWS, bearer tokens). Works line by
+OpenRouter, Hugging Face, Replicate, Perplexity, Fireworks, AWS, bearer tokens), and any key,
+whatever its shape, echoed unmasked after "Incorrect API key provided:" (OpenAI's 401 masks an
+OpenAI-shaped key itself but repeats any other key as it was sent). Works line by
 line on the text, so it reads vcrpy YAML and JSON cassettes alike and needs no YAML parser.
 Directories are searched for ``*.yaml``, ``*.yml`` and ``*.json`` files.
 
@@ -26,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from creative_services._secrets import KEY_SHAPES_BY_KIND
+from creative_services._secrets import KEY_ECHO, KEY_SHAPES_BY_KIND, echoed_raw
 from creative_services.testing.cassettes import (
     SCRUBBED_BODY_FIELDS,
     SCRUBBED_QUERY_PARAMETERS,
@@ -145,6 +147,11 @@ def lint_text(text: str, path: str = "<text>") -> list[Finding]:
                 findings.append(Finding(path, number, f"body field {field['name']!r}"))
         for kind in _key_shapes(line):
             findings.append(Finding(path, number, f"text shaped like {kind}"))
+        for echo in KEY_ECHO.finditer(line):
+            if echoed_raw(echo["key"]) and not is_placeholder(echo["key"]):
+                findings.append(
+                    Finding(path, number, "a key echoed after 'Incorrect API key provided:'")
+                )
     return findings
 
 

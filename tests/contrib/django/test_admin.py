@@ -122,6 +122,28 @@ def test_test_action_messages_name_each_error(admin_client, make_llm, fake_provi
     assert len(fake_provider.requests) == 1  # no retry; the keyless one never calls
 
 
+OPAQUE = "opaque-" + "Qm4Zr8Lx2Vt6Np0Wc3Hj"  # no provider's key shape: only its value can mask it
+
+
+def _pieces(secret: str) -> list[str]:
+    return [secret[i : i + 8] for i in range(len(secret) - 7)]
+
+
+def test_test_action_masks_a_key_the_answer_echoes(admin_client, make_llm, fake_provider):
+    row = make_llm("echoing", api_key=OPAQUE)
+    fake_provider.reply(f"Your key is {OPAQUE}, thanks")
+    fake_provider.fail(401, f"Incorrect API key provided: {OPAQUE}. You can find your key")
+
+    reports = run_test_action(admin_client, row) + run_test_action(admin_client, row)
+
+    assert [level for level, _ in reports] == ["success", "error"]
+    assert "Your key is **********, thanks" in reports[0][1]
+    assert "AuthenticationError" in reports[1][1]
+    for _, text in reports:
+        assert [p for p in _pieces(OPAQUE) if p in text] == [], text
+    assert fake_provider.requests[0].headers["authorization"] == f"Bearer {OPAQUE}"  # it was used
+
+
 def test_test_action_refuses_too_many_entries(admin_client, make_llm, fake_provider):
     rows = [make_llm(f"m{i}") for i in range(11)]
     ((level, text),) = run_test_action(admin_client, *rows)

@@ -93,6 +93,7 @@ def probe_entry(obj: Any, *, user_id: Any = None) -> tuple[int, str]:
     messages never hold a key.
     """
     from creative_services import DictRegistry, DynamicLLMClient
+    from creative_services._secrets import mask
     from creative_services.contrib.django._rows import (
         columns,
         entry_from_row,
@@ -122,12 +123,13 @@ def probe_entry(obj: Any, *, user_id: Any = None) -> tuple[int, str]:
             user_id=user_id,
             metadata={"source": "admin test"},
         )
-    except CreativeServicesError as exc:
-        return messages.ERROR, f"{name}: failed with {type(exc).__name__}: {exc}"
+    except CreativeServicesError as exc:  # its message is masked already (exceptions.py)
+        return messages.ERROR, mask(f"{name}: failed with {type(exc).__name__}: {exc}")
     except type(obj).DoesNotExist:
         return messages.ERROR, f"{name}: the entry no longer exists"
     usage = response.usage
-    content = (response.content or "").strip()
+    # mask before cutting, so no piece of a key an answer echoes survives (_secrets.mask)
+    content = mask((response.content or "").strip(), [entry.api_key.get_secret_value()])
     if len(content) > 80:
         content = content[:79] + "…"
     cost = (
@@ -135,7 +137,7 @@ def probe_entry(obj: Any, *, user_id: Any = None) -> tuple[int, str]:
         if response.cost is None
         else f"${decimal_text(response.cost)} ({response.cost_source})"
     )
-    return messages.SUCCESS, (
+    return messages.SUCCESS, mask(
         f"{name}: OK in {response.latency_ms:.0f} ms from {response.model or entry.model_name}: "
         f"{content!r}; tokens {usage.prompt_tokens} in + {usage.completion_tokens} out; "
         f"cost {cost}"
