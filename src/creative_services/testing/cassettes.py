@@ -149,19 +149,21 @@ def scrub_request(request: Any) -> Any:
     keys = known_keys()
     if isinstance(body, dict | list):  # aiohttp's json= arrives parsed, and is stored as YAML
         scrubbed_data, changed = _scrub_json(body)
-        if changed or keys:
-            request.body = _scrub_known(scrubbed_data, keys)
+        masked = _scrub_known(scrubbed_data, keys)
+        if changed or masked != body:
+            request.body = masked
         return request
     try:
         text = body.decode("utf-8") if isinstance(body, bytes) else str(body)
         data = json.loads(text)
     except (UnicodeDecodeError, ValueError):
-        request.body = _scrub_known(body, keys)
-        return request
+        data = None
     scrubbed, changed = _scrub_json(data)
     if changed:
         request.body = json.dumps(scrubbed).encode("utf-8")
-    request.body = _scrub_known(request.body, keys)
+    masked = _scrub_known(request.body, keys)
+    if masked != request.body:
+        request.body = masked
     return request
 
 

@@ -197,6 +197,29 @@ def test_import_bad_file_is_a_command_error_naming_the_problem(tmp_path, content
     assert not LLMModel.objects.exists()
 
 
+OPAQUE = "opaque-" + "Rn5Wq9Mz3Kx7Bv1Tc4Pf"  # no known key shape: only its value can mask it
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [["x", "openai", "m", OPAQUE]],  # a row that is not a mapping
+        [{"name": "x", "provider": "openai", "model_name": "m", "api_key": OPAQUE},
+         {"name": OPAQUE, "provider": "openai", "model_name": "m", "api_key": OPAQUE,
+          "tier": "gold"}],
+    ],
+)  # fmt: skip
+def test_import_errors_never_show_a_key(tmp_path, rows):
+    path = tmp_path / "models.json"
+    path.write_text(json.dumps(rows))
+    with pytest.raises(CommandError) as caught:
+        run("creative_services_import", str(path))
+    text = str(caught.value)
+    assert [OPAQUE[i : i + 8] for i in range(len(OPAQUE) - 7) if OPAQUE[i : i + 8] in text] == []
+    assert "entry" in text  # the problem is still named
+    assert not LLMModel.objects.exists()
+
+
 def test_import_is_all_or_nothing(tmp_path):
     path = tmp_path / "models.json"
     too_long = {"name": "y" * 150, "provider": "openai", "model_name": "m"}

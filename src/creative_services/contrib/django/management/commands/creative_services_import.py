@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from creative_services._secrets import remember
 from creative_services.exceptions import ConfigurationError
 from creative_services.types import LLMEntry
 
@@ -233,9 +234,14 @@ def _from_file(path: str, fmt: str | None) -> list[tuple[set[str], LLMEntry]]:
     if not isinstance(data, list):
         raise CommandError(f"{where}: expected a list of entries or {{'models': [...]}}")
     items: list[dict[str, Any]] = []
+    for item in data:  # no error below may show any row's key (see _secrets.py)
+        if isinstance(item, Mapping):
+            remember(item.get("api_key"))
     for position, item in enumerate(data, start=1):
-        if not isinstance(item, Mapping):
-            raise CommandError(f"{where}: entry #{position} must be a mapping, got {item!r}")
+        if not isinstance(item, Mapping):  # its values are not shown: any may be a key
+            raise CommandError(
+                f"{where}: entry #{position} must be a mapping, got {type(item).__name__}"
+            )
         cleaned = {k: v for k, v in item.items() if k != "id"}
         key = cleaned.get("api_key")
         if isinstance(key, str) and key and set(key) == {"*"}:
