@@ -335,6 +335,8 @@ def test_embeddings_answer_as_the_sdk_does_with_a_usage_record(
     assert [d.embedding for d in got.data] == [d.embedding for d in want.data]
     assert (got.model, got.usage.prompt_tokens) == (want.model, 7)
     assert bodies[1]["input"] == ["hi", "there"]
+    # The SDK asks for base64; LiteLLM is asked for floats, encoded back for the SDK.
+    assert (bodies[0]["encoding_format"], bodies[1]["encoding_format"]) == ("base64", "float")
     [record] = tracker.records
     assert (record.model, record.outcome, record.prompt_tokens) == (
         "text-embedding-3-small",
@@ -453,3 +455,19 @@ def test_a_budget_refusal_is_a_429_budget_exceeded_before_any_call(fake_provider
         OpenAI(client=core).chat.completions.create(model="standard", messages=HI)
     assert info.value.code == "budget_exceeded"
     assert fake_provider.requests == []
+
+
+def test_a_budget_refusal_of_an_embedding_is_a_429_before_any_call(fake_provider, tracker):
+    from creative_services import DynamicLLMClient
+    from creative_services.budgets import BudgetLimit, InMemoryBudget
+
+    entry = LLMEntry(name="embedder", provider="openai", model_name="text-embedding-3-small",
+                     tier="economy", api_key="k", api_endpoint=fake_provider.base_url,
+                     cost_per_1k_input="1", cost_per_1k_output="1")  # fmt: skip
+    budget = InMemoryBudget([BudgetLimit("global", "day", "0.000001")])
+    core = DynamicLLMClient(DictRegistry([entry]), tracker=tracker, budget=budget)
+    with pytest.raises(openai.RateLimitError) as info:
+        OpenAI(client=core).embeddings.create(model="embedder", input="hi " * 100)
+    assert info.value.code == "budget_exceeded"
+    assert fake_provider.requests == []
+    assert [r.error_class for r in tracker.records] == ["BudgetExceededError"]

@@ -25,13 +25,16 @@ budgets and usage records (``_wire.py`` translates).
   constructor; else the SDK raises ``openai.NotFoundError``.
 - What you send is forwarded unchanged and nothing is added (no entry default ``temperature``
   or ``max_tokens``); ``default_headers``/``extra_headers``/``organization``/``project`` go to
-  the provider as headers (``extra_query`` does not: LiteLLM has no per-call query).
+  the provider as headers; ``extra_query`` goes to the provider's URL on OpenAI-compatible
+  entries (elsewhere, and with ``responses.create``, it is a ``BadRequestError``).
 - ``max_retries`` (default 2) is our retry policy's, ``timeout`` (default: the policy's 60 s)
   our deadline over every attempt and fallback; the SDK's own retries are off.
 - Errors are the SDK's classes (``openai.RateLimitError`` ...); ``exc.creative_services_error``
   is this library's error (timeouts and connection failures: ``exc.__cause__.__cause__``).
-- ``models.list()`` lists the tiers and the active entries; other endpoints (embeddings,
-  responses, files ...) raise ``openai.NotFoundError`` saying they are not served.
+- ``models.list()`` lists the tiers and the active entries; ``embeddings.create`` and
+  ``responses.create`` (not streamed) go through LiteLLM for the selected entry's provider,
+  with our retries, deadline and one usage record each; other endpoints (files, audio,
+  streamed or stored responses ...) raise ``openai.NotFoundError`` saying they are not served.
 """
 
 from __future__ import annotations
