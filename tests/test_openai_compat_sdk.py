@@ -313,9 +313,114 @@ def test_models_list_names_tiers_and_entries(drop_in):
 
 def test_endpoints_not_served_raise_not_found_saying_so(fake_provider, drop_in):
     with pytest.raises(openai.NotFoundError, match="not served"):
-        drop_in.embeddings.create(model="text-embedding-3-small", input="hi")
+        drop_in.files.list()
+    with pytest.raises(openai.NotFoundError, match="stream=True is not served"):
+        drop_in.responses.create(model="standard", input="hi", stream=True)
     with pytest.raises(openai.NotFoundError, match="not served"):
-        drop_in.responses.create(model="standard", input="hi")
+        drop_in.responses.retrieve("resp_1")
+    assert fake_provider.requests == []
+
+
+# --- embeddings and the Responses API ----------------------------------------------------------
+
+
+def test_embeddings_answer_as_the_sdk_does_with_a_usage_record(
+    fake_provider, sdk, drop_in, tracker
+):
+    def call(client: Any) -> Any:
+        return client.embeddings.create(model="text-embedding-3-small", input=["hi", "there"])
+
+    answers, bodies = _same(fake_provider, sdk, drop_in, call)
+    want, got = answers
+    assert [d.embedding for d in got.data] == [d.embedding for d in want.data]
+    assert (got.model, got.usage.prompt_tokens) == (want.model, 7)
+    assert bodies[1]["input"] == ["hi", "there"]
+    # The SDK asks for base64; LiteLLM is asked for floats, encoded back for the SDK.
+    assert (bodies[0]["encoding_format"], bodies[1]["encoding_format"]) == ("base64", "float")
+    [record] = tracker.records
+    assert (record.model, record.outcome, record.prompt_tokens) == (
+        "text-embedding-3-small",
+        "success",
+        7,
+    )
+    assert record.cost is not None
+    assert record.cost > 0
+
+
+def test_embeddings_model_may_name_an_entry(fake_provider, tracker):
+    entry = LLMEntry(name="embedder", provider="openai", model_name="text-embedding-3-large",
+                     tier="economy", api_key="k", api_endpoint=fake_provider.base_url)  # fmt: skip
+    client = OpenAI(DictRegistry([entry]), tracker=tracker)
+    reply = client.embeddings.create(model="embedder", input="hi", encoding_format="float")
+    assert fake_provider.requests[-1].body["model"] == "text-embedding-3-large"
+    assert len(reply.data[0].embedding) == 3
+    assert tracker.records[-1].entry_name == "embedder"
+
+
+def test_embedding_errors_are_the_sdks_and_leave_a_failed_record(fake_provider, tracker):
+    client = OpenAI(_registry(fake_provider), tracker=tracker, max_retries=0)
+    fake_provider.fail(429, "slow down", headers={"retry-after": "0"}, times=3)
+    with pytest.raises(openai.RateLimitError) as info:
+        client.embeddings.create(model="text-embedding-3-small", input="hi")
+    assert isinstance(info.value.creative_services_error, RateLimitError)
+    assert len(fake_provider.requests) == 1  # max_retries=0: neither we nor LiteLLM retried
+    [record] = tracker.records
+    assert (record.outcome, record.error_class) == ("error", "RateLimitError")
+
+
+def test_responses_create_answers_as_the_sdk_does(fake_provider, sdk, drop_in, tracker):
+    def call(client: Any) -> Any:
+        return client.responses.create(
+            model="gpt-4.1-mini", input="hi", user="u-3", metadata={"team": "b"}
+        )
+
+    answers, bodies = _same(fake_provider, sdk, drop_in, call)
+    want, got = answers
+    assert (got.output_text, got.id) == (want.output_text, want.id) == ("same answer", "resp_fake")
+    assert (got.usage.input_tokens, got.usage.output_tokens) == (7, 3)
+    assert bodies[1] == bodies[0]
+    [record] = tracker.records
+    assert (record.entry_name, record.user_id, record.completion_tokens) == ("main", "u-3", 3)
+    assert record.metadata["team"] == "b"
+
+
+async def test_async_embeddings_and_responses(fake_provider, tracker):
+    async with AsyncOpenAI(_registry(fake_provider), tracker=tracker) as client:
+        vectors = await client.embeddings.create(model="text-embedding-3-small", input="hi")
+        reply = await client.responses.create(model="standard", input="hi")
+    assert len(vectors.data[0].embedding) == 3
+    assert reply.output_text == "fake answer"
+    assert [r.outcome for r in tracker.records] == ["success", "success"]
+
+
+# --- extra_query --------------------------------------------------------------------------------
+
+
+def test_extra_query_reaches_the_provider(fake_provider, sdk, drop_in):
+    def call(client: Any) -> Any:
+        return client.chat.completions.create(
+            model="gpt-4.1-mini", messages=HI, extra_query={"api-version": "2025-01-01"}
+        )
+
+    _, bodies = _same(fake_provider, sdk, drop_in, call)
+    assert fake_provider.requests[-1].query == "api-version=2025-01-01"
+    assert bodies[1] == bodies[0]
+    fake_provider.stream(["a"])
+    stream = drop_in.chat.completions.create(
+        model="gpt-4.1-mini", messages=HI, stream=True, extra_query={"tag": "s"}
+    )
+    list(stream)
+    assert fake_provider.requests[-1].query == "tag=s"
+    drop_in.embeddings.create(model="text-embedding-3-small", input="x", extra_query={"e": "1"})
+    assert fake_provider.requests[-1].query == "e=1"
+
+
+def test_extra_query_where_it_cannot_go_is_a_bad_request_before_any_call(fake_provider, tracker):
+    entry = LLMEntry(name="claude", provider="anthropic", model_name="claude-haiku-4-5",
+                     tier="standard", api_key="k", api_endpoint=fake_provider.base_url)  # fmt: skip
+    client = OpenAI(DictRegistry([entry]), tracker=tracker)
+    with pytest.raises(openai.BadRequestError, match="extra_query"):
+        client.chat.completions.create(model="claude", messages=HI, extra_query={"a": "1"})
     assert fake_provider.requests == []
 
 
@@ -350,3 +455,19 @@ def test_a_budget_refusal_is_a_429_budget_exceeded_before_any_call(fake_provider
         OpenAI(client=core).chat.completions.create(model="standard", messages=HI)
     assert info.value.code == "budget_exceeded"
     assert fake_provider.requests == []
+
+
+def test_a_budget_refusal_of_an_embedding_is_a_429_before_any_call(fake_provider, tracker):
+    from creative_services import DynamicLLMClient
+    from creative_services.budgets import BudgetLimit, InMemoryBudget
+
+    entry = LLMEntry(name="embedder", provider="openai", model_name="text-embedding-3-small",
+                     tier="economy", api_key="k", api_endpoint=fake_provider.base_url,
+                     cost_per_1k_input="1", cost_per_1k_output="1")  # fmt: skip
+    budget = InMemoryBudget([BudgetLimit("global", "day", "0.000001")])
+    core = DynamicLLMClient(DictRegistry([entry]), tracker=tracker, budget=budget)
+    with pytest.raises(openai.RateLimitError) as info:
+        OpenAI(client=core).embeddings.create(model="embedder", input="hi " * 100)
+    assert info.value.code == "budget_exceeded"
+    assert fake_provider.requests == []
+    assert [r.error_class for r in tracker.records] == ["BudgetExceededError"]

@@ -36,6 +36,7 @@ from creative_services.exceptions import (
     BadRequestError,
     ContentPolicyError,
     ContextWindowExceededError,
+    InvalidRequestError,
     LLMError,
     LLMTimeoutError,
     ModelNotFoundError,
@@ -52,8 +53,10 @@ __all__ = [
     "OpenedStream",
     "ProviderResult",
     "StreamAccumulator",
+    "call_endpoint",
     "close_stream",
     "complete",
+    "endpoint_kwargs",
     "estimate_tokens",
     "load",
     "map_prices",
@@ -121,6 +124,71 @@ async def _close_clients() -> None:
 def _forget_clients() -> None:
     # In a forked child the cached clients belong to the parent's loop and sockets.
     _litellm.in_memory_llm_clients_cache.flush_cache()
+    _query_clients.clear()
+
+
+_query_clients: dict[tuple[str | None, str | None, tuple[tuple[str, str], ...]], Any] = {}
+_QUERY_CLIENTS_MAX = 64
+_QUERY_ROUTES = ("openai/",)
+"""LiteLLM routes that call through the openai SDK, whose client can carry a query string."""
+
+
+def _openai_client(api_base: str | None, api_key: str | None, query: Mapping[str, Any]) -> Any:
+    """A cached openai SDK client for LiteLLM's ``client=``: no retries of its own, the
+    caller's query string on every request (one client per endpoint, key and query)."""
+    pairs = tuple(sorted((str(k), str(v)) for k, v in query.items()))
+    key = (api_base, api_key, pairs)
+    client = _query_clients.get(key)
+    if client is None:
+        if len(_query_clients) >= _QUERY_CLIENTS_MAX:
+            _query_clients.pop(next(iter(_query_clients)))
+        client = _no_retries_class()(
+            api_key=api_key or "not-needed", base_url=api_base, default_query=dict(pairs) or None,
+            max_retries=0,
+        )  # fmt: skip
+        _query_clients[key] = client
+    return client
+
+
+@lru_cache(maxsize=1)
+def _no_retries_class() -> Any:
+    """An ``openai.AsyncOpenAI`` whose ``max_retries`` stays 0: LiteLLM's embedding sets the
+    client's ``max_retries`` to 2 when asked for 0 (``max_retries or DEFAULT_MAX_RETRIES``)."""
+    import openai
+
+    class NoRetries(openai.AsyncOpenAI):
+        @property
+        def max_retries(self) -> int:
+            return 0
+
+        @max_retries.setter
+        def max_retries(self, value: int) -> None:
+            del value  # one retry layer only: ours
+
+    return NoRetries
+
+
+def _with_query(kwargs: dict[str, Any], entry: LLMEntry) -> dict[str, Any]:
+    """``extra_query`` as the URL query: LiteLLM would put it in the JSON body. On the routes
+    that go through the openai SDK it becomes the SDK client's ``default_query``; elsewhere it
+    is refused. Raises: InvalidRequestError."""
+    query = kwargs.get("extra_query")
+    if query is None:
+        return kwargs
+    kwargs = dict(kwargs)
+    del kwargs["extra_query"]
+    if not isinstance(query, Mapping):
+        raise InvalidRequestError("extra_query must be an object", param="extra_query")
+    if not query:
+        return kwargs
+    if not str(kwargs["model"]).startswith(_QUERY_ROUTES) or "client" in kwargs:
+        raise InvalidRequestError(
+            f"extra_query reaches only OpenAI-compatible entries; {entry.name!r} "
+            f"({entry.provider}) has no URL query: send it in extra_body or extra_headers",
+            param="extra_query",
+        )
+    kwargs["client"] = _openai_client(kwargs.get("api_base"), kwargs.get("api_key"), query)
+    return kwargs
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,8 +311,9 @@ async def complete(
 ) -> ProviderResult:
     """One provider call. Raises: LLMError (translated; never a LiteLLM exception)."""
     litellm = load()
+    sent = _with_query(kwargs, entry)
     try:
-        response = await litellm.acompletion(**kwargs)
+        response = await litellm.acompletion(**sent)
     except Exception as exc:
         raise translate_error(exc, entry, secrets) from scrub(exc, secrets)
     return _result(response, entry, kwargs)
@@ -425,8 +494,9 @@ async def open_stream(
     Raises: LLMError (translated).
     """
     litellm = load()
+    sent = _with_query(kwargs, entry)
     try:
-        stream = await litellm.acompletion(**kwargs)
+        stream = await litellm.acompletion(**sent)
     except Exception as exc:
         raise translate_error(exc, entry, secrets) from scrub(exc, secrets)
     chunks: list[Any] = []
@@ -459,6 +529,100 @@ async def close_stream(stream: Any) -> None:
     """Close the HTTP response under ``stream`` (stops the provider generating, where it can)."""
     with contextlib.suppress(Exception):
         await stream.aclose()
+
+
+# --- other endpoints: embeddings, the Responses API --------------------------------------------
+
+_ENDPOINT_FUNCTIONS = {"embeddings": "aembedding", "responses": "aresponses"}
+
+
+def endpoint_kwargs(
+    entry: LLMEntry, api_key: str | None, params: Mapping[str, Any], *, timeout: float
+) -> dict[str, Any]:
+    """The ``litellm.aembedding`` / ``litellm.aresponses`` keyword arguments for ``entry``:
+    its route, endpoint and key, and the caller's parameters as they are (no entry defaults,
+    no entry ``extra_params``: those are chat parameters)."""
+    model, api_base = litellm_route(entry.provider, entry.model_name, entry.api_endpoint)
+    kwargs: dict[str, Any] = {"model": model, "num_retries": 0, "max_retries": 0}
+    if api_base:
+        kwargs["api_base"] = api_base
+    spec = provider_spec(entry.provider)
+    if api_key:
+        kwargs["api_key"] = api_key
+    elif spec is not None and spec.name == "openai_compatible":
+        kwargs["api_key"] = "not-needed"
+    kwargs.update(params)
+    kwargs["timeout"] = timeout
+    return kwargs
+
+
+async def call_endpoint(
+    endpoint: str, kwargs: dict[str, Any], entry: LLMEntry, secrets: Sequence[str]
+) -> dict[str, Any]:
+    """One embeddings or Responses API call; the answer as OpenAI's JSON object.
+
+    Raises: LLMError (translated), InvalidRequestError (``extra_query`` where none can go).
+    """
+    litellm = load()
+    if endpoint == "responses":
+        if kwargs.get("extra_query"):
+            raise InvalidRequestError(
+                "extra_query is not sent with responses.create (LiteLLM drops it): "
+                "send it in extra_body or extra_headers",
+                param="extra_query",
+            )
+        sent = kwargs
+    else:
+        sent = _embedding_kwargs(kwargs, entry)
+    try:
+        response = await getattr(litellm, _ENDPOINT_FUNCTIONS[endpoint])(**sent)
+    except Exception as exc:
+        raise translate_error(exc, entry, secrets) from scrub(exc, secrets)
+    body = response.model_dump(mode="json", warnings=False)
+    if not isinstance(body, dict):
+        return {}
+    if endpoint == "embeddings" and kwargs.get("encoding_format") == "base64":
+        _to_base64(body)
+    else:
+        body["id"] = _provider_response_id(body.get("id"))
+    return body
+
+
+def _embedding_kwargs(kwargs: dict[str, Any], entry: LLMEntry) -> dict[str, Any]:
+    """LiteLLM 1.110.2's OpenAI embedding retries twice whatever ``max_retries`` says (unless
+    ``encoding_format`` is set and its client has none) and warns (an error under ``-W error``)
+    on a base64 answer: on the openai route it gets an SDK client without retries and
+    ``encoding_format="float"`` (base64 is encoded back by :func:`_to_base64`)."""
+    sent = _with_query(kwargs, entry)
+    if str(sent["model"]).startswith(_QUERY_ROUTES):
+        sent = {**sent, "encoding_format": "float"}
+        if "client" not in sent:
+            sent["client"] = _openai_client(sent.get("api_base"), sent.get("api_key"), {})
+    return sent
+
+
+def _to_base64(body: dict[str, Any]) -> None:
+    """Float vectors as OpenAI's base64 (little-endian float32), as the caller asked."""
+    import base64
+    import struct
+
+    for item in body.get("data") or ():
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if isinstance(vector, list):
+            packed = struct.pack(f"<{len(vector)}f", *vector)
+            item["embedding"] = base64.b64encode(packed).decode()
+
+
+def _provider_response_id(response_id: object) -> object:
+    """The provider's own response id (LiteLLM wraps it in an id of its own)."""
+    if not isinstance(response_id, str):
+        return response_id
+    try:
+        from litellm.responses.utils import ResponsesAPIRequestUtils as Utils
+
+        return Utils.decode_previous_response_id_to_original_previous_response_id(response_id)
+    except Exception:
+        return response_id
 
 
 def estimate_tokens(

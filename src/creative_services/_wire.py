@@ -46,6 +46,7 @@ __all__ = [
     "WireError",
     "chat_call",
     "completion_body",
+    "endpoint_body",
     "error_answer",
     "models_body",
     "not_served",
@@ -95,9 +96,8 @@ def chat_call(body: object, headers: Mapping[str, str], query: Mapping[str, str]
     (the entry's default ``temperature``/``max_tokens`` are not sent). ``user`` also names the
     usage record's user and ``metadata`` is also the record's metadata. The caller's own headers
     (``default_headers``, ``extra_headers``) go to the provider; ``query`` (``extra_query``)
-    does not: LiteLLM has no per-call query (docs/adapters.rst lists it).
+    (``extra_query``) goes to the provider's URL (OpenAI-compatible entries only).
     """
-    del query
     if not isinstance(body, Mapping):
         raise InvalidRequestError("the request body must be a JSON object", param="body")
     params = dict(body)
@@ -128,10 +128,31 @@ def chat_call(body: object, headers: Mapping[str, str], query: Mapping[str, str]
     if metadata is not None:
         kwargs["metadata"] = metadata
         params["extra_body"] = {**(params.get("extra_body") or {}), "metadata": metadata}
+    _forward(params, headers, query)
+    return ChatCall(model, stream, bool(options.get("include_usage")), {**params, **kwargs})
+
+
+def _forward(params: dict[str, Any], headers: Mapping[str, str], query: Mapping[str, str]) -> None:
+    """The caller's own headers and query string, for the provider."""
     extra_headers = _forwarded_headers(headers)
     if extra_headers:
-        params["extra_headers"] = extra_headers
-    return ChatCall(model, stream, bool(options.get("include_usage")), {**params, **kwargs})
+        params["extra_headers"] = {**extra_headers, **(params.get("extra_headers") or {})}
+    if query:
+        params["extra_query"] = dict(query)
+
+
+def endpoint_body(
+    body: object, headers: Mapping[str, str], query: Mapping[str, str]
+) -> dict[str, Any]:
+    """An ``/embeddings`` or ``/responses`` request body with the caller's headers and query
+    added (as ``extra_headers``/``extra_query``). Raises: InvalidRequestError."""
+    if not isinstance(body, Mapping):
+        raise InvalidRequestError("the request body must be a JSON object", param="body")
+    if not isinstance(body.get("model"), str):
+        raise InvalidRequestError("model must be a string", param="model")
+    params = dict(body)
+    _forward(params, headers, query)
+    return params
 
 
 def resolve_model(
@@ -395,11 +416,12 @@ def _error_body(message: str, kind: str, code: str | None, param: str | None) ->
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-def not_served(method: str, path: str) -> WireError:
+def not_served(method: str, path: str, what: str = "") -> WireError:
     """What an endpoint the drop-in does not serve answers: the SDK's NotFoundError."""
     message = (
-        f"{method} {path} is not served by creative_services.openai_compat (it serves "
-        f"chat.completions and models.list); use the openai SDK's own client for it"
+        f"{method} {path}{what} is not served by creative_services.openai_compat (it serves "
+        f"chat.completions, embeddings.create, responses.create without stream and "
+        f"models.list); use the openai SDK's own client for it"
     )
     return WireError(
         404,

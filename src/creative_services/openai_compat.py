@@ -25,14 +25,17 @@ budgets and usage records (``_wire.py`` translates).
   constructor; else the SDK raises ``openai.NotFoundError``.
 - What you send is forwarded unchanged and nothing is added (no entry default ``temperature``
   or ``max_tokens``); ``default_headers``/``extra_headers``/``organization``/``project`` go to
-  the provider as headers (``extra_query`` does not: LiteLLM has no per-call query).
+  the provider as headers; ``extra_query`` goes to the provider's URL on OpenAI-compatible
+  entries (elsewhere, and with ``responses.create``, it is a ``BadRequestError``).
 - ``max_retries`` (default 2) is our retry policy's, ``timeout`` (default: the policy's 60 s)
   our deadline over every attempt and fallback (for streams also the longest wait between two
   chunks, ``idle_timeout``); the SDK's own retries are off.
 - Errors are the SDK's classes (``openai.RateLimitError`` ...); ``exc.creative_services_error``
   is this library's error (timeouts and connection failures: ``exc.__cause__.__cause__``).
-- ``models.list()`` lists the tiers and the active entries; other endpoints (embeddings,
-  responses, files ...) raise ``openai.NotFoundError`` saying they are not served.
+- ``models.list()`` lists the tiers and the active entries; ``embeddings.create`` and
+  ``responses.create`` (not streamed) go through LiteLLM for the selected entry's provider,
+  with our retries, deadline and one usage record each; other endpoints (files, audio,
+  streamed or stored responses ...) raise ``openai.NotFoundError`` saying they are not served.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ import httpx2
 import openai
 from openai import NOT_GIVEN, NotGiven
 
-from creative_services import _wire
+from creative_services import _endpoints, _sync, _wire
 from creative_services._wire import resolve_model
 from creative_services.bridges import default_client
 from creative_services.client import DynamicLLMClient
@@ -81,11 +84,7 @@ class _Server:
 
     def call(self, request: httpx2.Request, body: bytes) -> tuple[DynamicLLMClient, _wire.ChatCall]:
         """The client and call for a chat request. Raises: CreativeServicesError."""
-        try:
-            decoded = json.loads(body or b"null")
-        except ValueError:
-            decoded = None
-        call = _wire.chat_call(decoded, request.headers, dict(request.url.params))
+        call = _wire.chat_call(_decode(body), request.headers, dict(request.url.params))
         selected = resolve_model(self.client.registry, call.model, self.fallback)
         client = self.client
         if isinstance(selected, LLMEntry):
@@ -96,6 +95,21 @@ class _Server:
             call.kwargs["timeout"] = timeout
         return client, call
 
+    def endpoint(self, request: httpx2.Request, body: bytes, route: str) -> _endpoints.EndpointCall:
+        """The call for an embeddings/responses request. Raises: CreativeServicesError."""
+        params = _wire.endpoint_body(_decode(body), request.headers, dict(request.url.params))
+        selected = resolve_model(self.client.registry, params["model"], self.fallback)
+        timeout = (request.extensions.get("timeout") or {}).get("read")
+        timeout = timeout if isinstance(timeout, int | float) else None
+        return _endpoints.plan(self.client, route, params, selected, timeout)
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        return None
+
 
 def _route(request: httpx2.Request) -> str:
     path = request.url.path.rstrip("/")
@@ -103,7 +117,15 @@ def _route(request: httpx2.Request) -> str:
         return "chat"
     if request.method == "GET" and path.endswith("/models"):
         return "models"
+    if request.method == "POST" and path.endswith(("/embeddings", "/responses")):
+        return path.rsplit("/", 1)[1]
     return "other"
+
+
+def _streamed(route: str, body: bytes) -> bool:
+    """A Responses API stream: not served (the SDK's NotFoundError says so)."""
+    decoded = _decode(body) if route == "responses" else None
+    return isinstance(decoded, dict) and decoded.get("stream") is True
 
 
 def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> httpx2.Response:
@@ -128,8 +150,8 @@ def _answer(response: LLMResponse, model: str) -> httpx2.Response:
     )
 
 
-def _not_served(request: httpx2.Request) -> httpx2.Response:
-    answer = _wire.not_served(request.method, request.url.path)
+def _not_served(request: httpx2.Request, what: str = "") -> httpx2.Response:
+    answer = _wire.not_served(request.method, request.url.path, what)
     return _json(answer.status, answer.body, answer.headers)
 
 
@@ -164,6 +186,8 @@ class _Transport(httpx2.BaseTransport):
         route = _route(request)
         if route == "models":
             return _json(200, _wire.models_body(self.server.client.registry))
+        if route in _endpoints.ENDPOINTS:
+            return self._endpoint(request, route)
         if route != "chat":
             return _not_served(request)
         try:
@@ -176,6 +200,16 @@ class _Transport(httpx2.BaseTransport):
                     200, headers=_SSE, stream=_SyncEvents(stream, first, encoder)
                 )
             return _answer(client.generate_sync(**call.kwargs), call.model)
+        except CreativeServicesError as exc:
+            return _error(exc, request)
+
+    def _endpoint(self, request: httpx2.Request, route: str) -> httpx2.Response:
+        body = request.read()
+        if _streamed(route, body):
+            return _not_served(request, " with stream=True")
+        try:
+            call = self.server.endpoint(request, body, route)
+            return _json(200, _sync.run_sync(_endpoints.run(self.server.client, call)))
         except CreativeServicesError as exc:
             return _error(exc, request)
 
@@ -208,6 +242,8 @@ class _AsyncTransport(httpx2.AsyncBaseTransport):
         route = _route(request)
         if route == "models":
             return _json(200, _wire.models_body(self.server.client.registry))
+        if route in _endpoints.ENDPOINTS:
+            return await self._endpoint(request, route)
         if route != "chat":
             return _not_served(request)
         try:
@@ -223,6 +259,19 @@ class _AsyncTransport(httpx2.AsyncBaseTransport):
                     200, headers=_SSE, stream=_AsyncEvents(stream, first, encoder)
                 )
             return _answer(await client.generate(**call.kwargs), call.model)
+        except CreativeServicesError as exc:
+            return _error(exc, request)
+
+    async def _endpoint(self, request: httpx2.Request, route: str) -> httpx2.Response:
+        body = await request.aread()
+        if _streamed(route, body):
+            return _not_served(request, " with stream=True")
+        try:
+            ensure_loaded = getattr(self.server.client.registry, "aensure_loaded", None)
+            if ensure_loaded is not None:  # a registry that loads lazily (Django): off the loop
+                await ensure_loaded()
+            call = self.server.endpoint(request, body, route)
+            return _json(200, await _sync.run_async(_endpoints.run(self.server.client, call)))
         except CreativeServicesError as exc:
             return _error(exc, request)
 

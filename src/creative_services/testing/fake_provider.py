@@ -13,11 +13,14 @@
         assert len(fake.requests) == 4
 
 The same script serves both wire formats: a request to ``.../messages`` gets Anthropic's
-(``provider="anthropic"`` with ``api_endpoint=fake.base_url``), anything else OpenAI's chat
-completions. A request with ``"stream": true`` gets server-sent events (OpenAI chunks ending in
-``data: [DONE]``, plus a usage chunk when ``stream_options.include_usage`` is set; Anthropic's
-``message_start`` ... ``message_stop`` events), whether the answer was scripted with
-:meth:`FakeProvider.stream` or :meth:`FakeProvider.reply`.
+(``provider="anthropic"`` with ``api_endpoint=fake.base_url``), ``.../embeddings`` OpenAI's
+embeddings (a vector per input, derived from its text; base64 when ``encoding_format`` asks),
+``.../responses`` OpenAI's Responses API answer (the scripted text as its output), anything
+else OpenAI's chat completions. A request with ``"stream": true`` gets server-sent events
+(OpenAI chunks ending in ``data: [DONE]``, plus a usage chunk when
+``stream_options.include_usage`` is set; Anthropic's ``message_start`` ... ``message_stop``
+events), whether the answer was scripted with :meth:`FakeProvider.stream` or
+:meth:`FakeProvider.reply`.
 
 Scripted answers are served in order; when none is left, every request gets a default answer
 (streamed when the request asks for a stream). Standard library only; the server runs in a
@@ -26,6 +29,7 @@ daemon thread, so it works with sync and async tests.
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import struct
@@ -193,6 +197,65 @@ def _openai_events(reply: ScriptedReply, model: str, include_usage: bool) -> Ite
         usage.update(reply.usage_extra or {})
         yield frame([], usage=usage)
     yield b"data: [DONE]\n\n"
+
+
+def embedding_vector(text: str) -> list[float]:
+    """The fake's embedding of ``text``: a short vector derived from it (same text, same vector)."""
+    data = text.encode()
+    return [float(len(data)), float(sum(data) % 997), float(data[0] if data else 0) / 255.0]
+
+
+def embeddings_body(request: Any, *, model: str, prompt_tokens: int) -> dict[str, Any]:
+    """An OpenAI embeddings ``list`` for the request's ``input`` (a string or a list)."""
+    body = request if isinstance(request, dict) else {}
+    inputs = body.get("input")
+    texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+    as_base64 = body.get("encoding_format") == "base64"
+    data = []
+    for index, text in enumerate(texts):
+        vector = embedding_vector(text if isinstance(text, str) else json.dumps(text))
+        embedding: Any = vector
+        if as_base64:
+            embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    return {
+        "object": "list",
+        "data": data,
+        "model": body.get("model") or model,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    }
+
+
+def responses_body(
+    content: str, *, model: str, prompt_tokens: int, completion_tokens: int
+) -> dict[str, Any]:
+    """An OpenAI Responses API ``response`` object whose output is ``content``."""
+    return {
+        "id": "resp_fake",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": model,
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_fake",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": content, "annotations": []}],
+            }
+        ],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": {
+            "input_tokens": prompt_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": completion_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
 
 
 def _anthropic_events(reply: ScriptedReply, model: str) -> Iterable[bytes]:
@@ -480,7 +543,11 @@ class FakeProvider:
                 if reply.reset:
                     self._reset()
                     return
-                anthropic = self.path.split("?", 1)[0].rstrip("/").endswith("/messages")
+                route = self.path.split("?", 1)[0].rstrip("/")
+                anthropic = route.endswith("/messages")
+                if route.endswith(("/embeddings", "/responses")) and reply.is_answer:
+                    self._send_json(200, self._endpoint_body(route, reply, body), reply.headers)
+                    return
                 wants_stream = isinstance(body, dict) and body.get("stream") is True
                 try:
                     if not reply.is_answer:
@@ -496,6 +563,15 @@ class FakeProvider:
                         self._send_json(200, self._answer_body(reply, anthropic), reply.headers)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (deadline test): nothing to answer
+
+            def _endpoint_body(self, route: str, reply: ScriptedReply, request: Any) -> Any:
+                model = reply.model or fake.model
+                tokens = reply.prompt_tokens, reply.completion_tokens
+                if route.endswith("/embeddings"):
+                    return embeddings_body(request, model=model, prompt_tokens=tokens[0])
+                return responses_body(
+                    reply.text, model=model, prompt_tokens=tokens[0], completion_tokens=tokens[1]
+                )
 
             def _answer_body(self, reply: ScriptedReply, anthropic: bool) -> Any:
                 model = reply.model or fake.model
