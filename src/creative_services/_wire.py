@@ -416,12 +416,19 @@ def _error_body(message: str, kind: str, code: str | None, param: str | None) ->
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-def not_served(method: str, path: str, what: str = "") -> WireError:
-    """What an endpoint the drop-in does not serve answers: the SDK's NotFoundError."""
+def not_served(
+    method: str,
+    path: str,
+    what: str = "",
+    *,
+    by: str = "creative_services.openai_compat",
+    instead: str = "use the openai SDK's own client for it",
+) -> WireError:
+    """What an endpoint the drop-in (or the gateway, ``by``) does not serve answers: the SDK's
+    NotFoundError."""
     message = (
-        f"{method} {path}{what} is not served by creative_services.openai_compat (it serves "
-        f"chat.completions, embeddings.create, responses.create without stream and "
-        f"models.list); use the openai SDK's own client for it"
+        f"{method} {path}{what} is not served by {by} (it serves chat.completions, "
+        f"embeddings.create, responses.create without stream and models.list); {instead}"
     )
     return WireError(
         404,

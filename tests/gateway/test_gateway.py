@@ -123,8 +123,8 @@ def test_errors_are_the_sdks_own(gateway: Gateway, fake_provider: FakeProvider) 
         sdk(gateway, "csk-wrong").models.list()
     with pytest.raises(openai.AuthenticationError, match="not a virtual key"):
         sdk(gateway, PROVIDER_KEY).models.list()
-    with pytest.raises(openai.NotFoundError, match="not served"):
-        client.embeddings.create(model="standard", input="hi")
+    with pytest.raises(openai.NotFoundError, match="not served by the creative-services gateway"):
+        client.files.list()
     assert [r["outcome"] for r in usage_rows(gateway)] == ["error"]
     assert PROVIDER_KEY not in gateway.output()
 
@@ -184,3 +184,22 @@ def test_langchain_chat_openai_with_base_url(gateway: Gateway, fake_provider: Fa
     assert chat.invoke("hi").content == "from langchain"
     fake_provider.stream(["a", "b"])
     assert "".join(str(c.content) for c in chat.stream("hi")) == "ab"
+
+
+def test_embeddings_and_responses_book_the_keys_user(
+    gateway: Gateway, fake_provider: FakeProvider
+) -> None:
+    client = sdk(gateway, gateway.new_key("ivy"))
+    vectors = client.embeddings.create(model="text-embedding-3-small", input=["hi", "there"])
+    assert [len(d.embedding) for d in vectors.data] == [3, 3]
+    assert fake_provider.requests[-1].path.endswith("/embeddings")
+    fake_provider.reply("a response")
+    reply = client.responses.create(model="standard", input="hi", user="not-ivy")
+    assert reply.output_text == "a response"
+    sent = fake_provider.requests[-1]
+    assert sent.path.endswith("/responses")
+    assert sent.headers["authorization"] == f"Bearer {PROVIDER_KEY}"
+    with pytest.raises(openai.NotFoundError, match="with stream=True is not served"):
+        client.responses.create(model="standard", input="hi", stream=True)
+    rows = usage_rows(gateway)
+    assert [(r["user_id"], r["outcome"]) for r in rows] == [("ivy", "success")] * 2

@@ -9,13 +9,14 @@ gateway's deadline, and with none of the client's headers: provider keys stay he
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from creative_services import _wire
+from creative_services import _endpoints, _wire
 from creative_services._log import get_logger
 from creative_services.exceptions import (
     CreativeServicesError,
@@ -31,6 +32,8 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _NO_HTTP_STATUS = {"timeout": 504, "connection": 502}
+_NOT_SERVED = {"by": "the creative-services gateway", "instead": "call the provider directly"}
+_ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/embeddings", "/v1/responses")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +158,8 @@ class GatewayApp:
         method, path = scope.get("method", ""), str(scope.get("path", "")).rstrip("/")
         if path == "/healthz" and method == "GET":
             return await _send_json(send, 200, {"status": "ok"})
-        if path not in ("/v1/models", "/v1/chat/completions"):
-            answer = _wire.not_served(method, path)
+        if path not in _ROUTES:
+            answer = _wire.not_served(method, path, **_NOT_SERVED)
             return await _send_json(send, 404, answer.body, answer.headers)
         want = "GET" if path == "/v1/models" else "POST"
         if method != want:
@@ -166,16 +169,33 @@ class GatewayApp:
         if path == "/v1/models":
             return await _send_json(send, 200, self._models(key))
         raw = await _body(receive, self.limits.max_body_bytes)
-        return await self._chat(key, _decode(raw), send, info)
+        if path == "/v1/chat/completions":
+            return await self._chat(key, _decode(raw), send, info)
+        return await self._endpoint(key, path.rsplit("/", 1)[1], _decode(raw), send, info)
+
+    async def _endpoint(
+        self, key: VirtualKey, route: str, body: object, send: Send, info: dict[str, Any]
+    ) -> int:
+        """``/v1/embeddings`` and ``/v1/responses`` (not streamed): one usage record each."""
+        params = _wire.endpoint_body(body, {}, {})
+        if route == "responses" and params.get("stream") is True:
+            answer = _wire.not_served("POST", "/v1/responses", " with stream=True", **_NOT_SERVED)
+            return await _send_json(send, 404, answer.body, answer.headers)
+        info["model"] = params["model"]
+        client, selected = self._choose(key, params["model"])
+        call = _endpoints.plan(client, route, params, selected, self.limits.deadline)
+        call = dataclasses.replace(call, user_id=key.user_id)
+        return await _send_json(send, 200, await _endpoints.run(client, call))
 
     def _models(self, key: VirtualKey) -> dict[str, Any]:
         body = _wire.models_body(self.client.registry)
         body["data"] = [m for m in body["data"] if key.allows(m["id"])]
         return body
 
-    def _select(self, key: VirtualKey, call: _wire.ChatCall) -> tuple[Any, dict[str, Any]]:
-        """The client and ``generate()`` arguments for the call's model, if the key allows it."""
-        selected = _wire.resolve_model(self.client.registry, call.model)
+    def _choose(self, key: VirtualKey, model: str) -> tuple[Any, dict[str, Any]]:
+        """The client and selection (``tier=`` or ``llm_name=``) for ``model``, if the key
+        allows it. Raises: UnknownModelError, PermissionDeniedError."""
+        selected = _wire.resolve_model(self.client.registry, model)
         client = self.client
         if isinstance(selected, LLMEntry):
             names: tuple[str | None, ...] = (selected.name, selected.tier.value)
@@ -185,11 +205,16 @@ class GatewayApp:
             names = (entry.name, entry.model_name, entry.tier.value)
         else:
             names = (str(selected.get("tier")),)
-        if not key.allows(call.model, *names):
+        if not key.allows(model, *names):
             raise PermissionDeniedError(
-                f"virtual key {key.key_id} may not use model {call.model!r}; it may use "
+                f"virtual key {key.key_id} may not use model {model!r}; it may use "
                 f"{', '.join(key.models)}"
             )
+        return client, selected
+
+    def _select(self, key: VirtualKey, call: _wire.ChatCall) -> tuple[Any, dict[str, Any]]:
+        """The client and ``generate()`` arguments for the call, if the key allows its model."""
+        client, selected = self._choose(key, call.model)
         kwargs = {**call.kwargs, **selected, "user_id": key.user_id}
         asked = kwargs.get("timeout")
         deadline = self.limits.deadline
