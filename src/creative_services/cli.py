@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     fake.add_argument(
         "--retry-after", type=float, help="Retry-After seconds to send with 429/503 errors"
     )
+    from creative_services.gateway._cli import add_commands
+
+    add_commands(sub)
     return parser
 
 
@@ -106,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args.paths)
     if args.command == "fake-provider":
         return _fake_provider(args)
+    if args.command in ("serve", "keys"):
+        from creative_services.gateway import _cli
+
+        return _cli.serve_command(args) if args.command == "serve" else _cli.keys_command(args)
     from creative_services import ConfigurationError, DictRegistry, LLMError
 
     try:

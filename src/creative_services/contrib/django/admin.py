@@ -208,4 +208,4 @@ class LLMUsageAdmin(admin.ModelAdmin):
         return response
 
 
-from creative_services.contrib.django import budgets_admin  # noqa: E402,F401
+from creative_services.contrib.django import budgets_admin, gateway_admin  # noqa: E402,F401

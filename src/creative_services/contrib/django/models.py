@@ -126,3 +126,4 @@ class RegistryVersion(models.Model):
 
 
 from creative_services.contrib.django.budget_models import *  # noqa: E402,F403
+from creative_services.contrib.django.gateway_models import *  # noqa: E402,F403
