@@ -46,11 +46,21 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.intersphinx",
     "sphinx.ext.viewcode",
+    "sphinx_copybutton",
 ]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
-html_theme = "alabaster"
+# furo: a wide content column, light and dark (follows the reader's system setting, with a
+# toggle). Code examples are wrapped to 88 columns, which fit it at 1300 px without scrolling
+# (tests/test_docs_examples.py checks the width; tests/test_docs_browser.py the rendering).
+html_theme = "furo"
 html_title = f"creative-services {release}"
 html_static_path: list[str] = []
+pygments_style = "friendly"
+pygments_dark_style = "monokai"
+# The copy button copies the code only: no "$ " prompts or console output.
+copybutton_prompt_text = r"\$ |>>> |\.\.\. "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = False
 
 # No network during the build: intersphinx targets are not fetched (no mapping configured).
 intersphinx_mapping: dict[str, tuple[str, str | None]] = {}

@@ -14,11 +14,12 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 import zlib
 from pathlib import Path
 
 import pytest
+
+from _doc_examples import examples_by_page
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -139,36 +140,10 @@ def test_every_public_name_has_an_api_entry(built_docs: Path) -> None:
 
 # --- code examples ----------------------------------------------------------------------------
 
-_BLOCK = re.compile(r"^(?P<indent>[ \t]*)\.\. code-block:: (?P<lang>python|pycon)[ \t]*\n")
-
 
 def _code_blocks() -> list[tuple[str, str]]:
-    """(``file:line``, source) of every ``.. code-block:: python``/``pycon`` in docs/."""
-    blocks = []
-    for path in sorted(DOCS.rglob("*.rst")):
-        if "_build" in path.parts:
-            continue
-        lines = path.read_text(encoding="utf-8").splitlines()
-        i = 0
-        while i < len(lines):
-            match = _BLOCK.match(lines[i] + "\n")
-            if not match:
-                i += 1
-                continue
-            indent = len(match.group("indent"))
-            start = i + 1
-            j = start
-            while j < len(lines) and lines[j].strip().startswith(":"):  # directive options
-                j += 1
-            body: list[str] = []
-            while j < len(lines) and (
-                not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent
-            ):
-                body.append(lines[j])
-                j += 1
-            blocks.append((f"{path.relative_to(ROOT)}:{start}", textwrap.dedent("\n".join(body))))
-            i = j
-    return blocks
+    """(``file:line``, source) of every Python example of docs/ and README.md."""
+    return [(e.where, e.source) for page in examples_by_page().values() for e in page]
 
 
 CODE_BLOCKS = _code_blocks()
