@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from creative_services._providers import resolve_api_key
+from creative_services._request import EMBEDDING_PARAMS, RESPONSES_PARAMS, forward_params
 from creative_services.budgets import Reservation, round_up
 from creative_services.exceptions import (
     AllModelsFailedError,
@@ -67,15 +68,16 @@ def plan(
     """
     if not isinstance(body, Mapping):
         raise InvalidRequestError("the request body must be a JSON object", param="body")
-    params = {k: v for k, v in body.items() if k != "model"}
+    known = EMBEDDING_PARAMS if endpoint == "embeddings" else RESPONSES_PARAMS
+    params = forward_params({k: v for k, v in body.items() if k != "model"}, known)
     if isinstance(selected, LLMEntry):
         candidates = [selected]
     elif "llm_name" in selected:
         candidates = [client.registry.get_by_name(selected["llm_name"])]
     else:
         candidates = client.registry.candidates(selected["tier"])
-    user = params.get("user")
-    metadata = params.get("metadata")
+    user = body.get("user")
+    metadata = body.get("metadata")
     return EndpointCall(
         endpoint=endpoint,
         candidates=candidates,

@@ -10,12 +10,17 @@ from typing import Any
 from creative_services.exceptions import InvalidRequestError
 
 __all__ = [
+    "CHAT_PARAMS",
+    "EMBEDDING_PARAMS",
     "MAX_TOKENS_LIMIT",
+    "RESPONSES_PARAMS",
     "build_messages",
     "check_max_tokens",
+    "check_provider_params",
     "check_temperature",
     "check_timeout",
     "check_tools",
+    "forward_params",
 ]
 
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -190,3 +195,104 @@ def check_tools(tools: object, tool_choice: object) -> None:
             f"tool_choice must name one of the tools ({', '.join(names)}), got {tool_choice!r}",
             param="tool_choice",
         )
+
+
+# --- per-call provider parameters: an allow-list -----------------------------------------------
+
+_ALWAYS = frozenset({"extra_body", "extra_headers", "extra_query", "user"})
+CHAT_PARAMS = _ALWAYS | frozenset({
+    # the chat.completions body fields of the openai SDK (tests/test_provider_params.py keeps
+    # this list complete against the installed SDK), ``model``/``messages``/``stream*`` aside
+    "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+    "max_completion_tokens", "max_tokens", "metadata", "modalities", "moderation", "n",
+    "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
+    "prompt_cache_options", "prompt_cache_retention", "reasoning_effort", "response_format",
+    "safety_identifier", "seed", "service_tier", "stop", "store", "temperature", "tool_choice",
+    "tools", "top_logprobs", "top_p", "verbosity", "web_search_options",
+    # generation parameters LiteLLM translates for other providers
+    "top_k", "thinking", "safety_settings",
+})  # fmt: skip
+"""What ``generate()``/``stream()`` pass to the provider per call without asking the entry."""
+EMBEDDING_PARAMS = _ALWAYS | frozenset({"dimensions", "encoding_format", "input"})
+RESPONSES_PARAMS = _ALWAYS | frozenset({
+    "access_programs", "background", "background_options", "context_management", "conversation",
+    "image", "include", "input", "instructions", "max_output_tokens", "max_tool_calls",
+    "metadata", "moderation", "parallel_tool_calls", "previous_response_id", "prompt",
+    "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "reasoning",
+    "safety_identifier", "service_tier", "store", "temperature", "text", "tool_choice", "tools",
+    "top_logprobs", "top_p", "truncation",
+})  # fmt: skip
+
+_ROUTING = frozenset({
+    "model", "messages", "api_key", "api_base", "base_url", "api_version", "api_type",
+    "custom_llm_provider", "client", "organization", "deployment_id", "headers", "ssl_verify",
+    "num_retries", "max_retries", "timeout", "request_timeout", "fallbacks", "model_list",
+    "context_window_fallback_dict", "base_model", "logger_fn", "caching", "cache",
+    "no-log", "proxy_server_request", "preset_cache_key", "model_info", "tenant_id",
+    "client_id", "client_secret", "project", "location", "region_name", "max_budget",
+})  # fmt: skip
+_ROUTING_PREFIXES = (
+    "litellm_", "mock_", "aws_", "azure_", "vertex_", "watsonx_", "input_cost_",
+    "output_cost_", "cost_", "user_api_key", "api_",
+)  # fmt: skip
+
+
+def _is_routing(name: str) -> bool:
+    """Does LiteLLM read ``name`` as the destination, a credential, a price or a retry layer?"""
+    return name in _ROUTING or name.startswith(_ROUTING_PREFIXES)
+
+
+def _refuse_routing(name: str) -> None:
+    if _is_routing(name):
+        raise InvalidRequestError(
+            f"{name!r} is chosen by the registry, not passed per call: it would change where "
+            "the call goes, the credentials it sends, what it costs or how it is retried "
+            "(set the entry's provider, api_endpoint or api_key instead)",
+            param=name,
+        )
+
+
+def check_provider_params(
+    params: Mapping[str, Any], entries: Sequence[Any], known: frozenset[str] = CHAT_PARAMS
+) -> None:
+    """Refuse, before any network call, a per-call parameter that is not a generation parameter.
+
+    Allowed: ``known``, and a name that every entry in ``entries`` sets in its ``extra_params``
+    (its operator chose it). Never allowed: the destination, credentials, prices, mocks and
+    retry layers. Raises: InvalidRequestError naming the parameter.
+    """
+    for name, value in params.items():
+        _refuse_routing(name)
+        if name in ("extra_body", "extra_headers") and not isinstance(value, Mapping):
+            raise InvalidRequestError(f"{name} must be an object (a dict)", param=name)
+        if name in known:
+            continue
+        without = [e.name for e in entries if name not in e.extra_params]
+        if without:
+            raise InvalidRequestError(
+                f"{name!r} is not a generation parameter that is passed per call (entry "
+                f"{without[0]!r} does not set it in extra_params): send a provider-specific "
+                f"field as extra_body={{{name!r}: ...}}, or set {name!r} in the entry's "
+                "extra_params to allow it per call",
+                param=name,
+            )
+
+
+def forward_params(params: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    """An OpenAI request body's fields as per-call parameters, for the drop-in and the gateway.
+
+    The SDK puts ``extra_body`` fields at the top of the body; a field that is not in ``known``
+    goes back into ``extra_body``, so it reaches the provider as it was sent. Raises:
+    InvalidRequestError for a field that would change the destination or credentials.
+    """
+    result: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for name, value in params.items():
+        _refuse_routing(name)
+        (result if name in known else extra)[name] = value
+    if extra:
+        sent = result.get("extra_body") or {}
+        if not isinstance(sent, Mapping):
+            raise InvalidRequestError("extra_body must be an object", param="extra_body")
+        result["extra_body"] = {**extra, **sent}
+    return result

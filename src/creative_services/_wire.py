@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from creative_services._request import CHAT_PARAMS, forward_params
 from creative_services.exceptions import (
     AllModelsFailedError,
     APIConnectionError,
@@ -128,6 +129,7 @@ def chat_call(body: object, headers: Mapping[str, str], query: Mapping[str, str]
     if metadata is not None:
         kwargs["metadata"] = metadata
         params["extra_body"] = {**(params.get("extra_body") or {}), "metadata": metadata}
+    params = forward_params(params, CHAT_PARAMS)
     _forward(params, headers, query)
     return ChatCall(model, stream, bool(options.get("include_usage")), {**params, **kwargs})
 

@@ -22,6 +22,7 @@ from creative_services._providers import resolve_api_key
 from creative_services._request import (
     build_messages,
     check_max_tokens,
+    check_provider_params,
     check_temperature,
     check_timeout,
     check_tools,
@@ -228,7 +229,9 @@ class DynamicLLMClient:
 
         Pick at most one of ``tier``, ``llm_id`` and ``llm_name``; with none, the registry's
         default tier is used. A tier falls back through its active entries in order; an id or
-        name means exactly that entry. ``provider_params`` go to LiteLLM unchanged.
+        name means exactly that entry. ``provider_params`` are generation parameters
+        (``_request.CHAT_PARAMS``, or names the entry's ``extra_params`` sets) and go to LiteLLM
+        unchanged; a destination, key, price or mock parameter is an InvalidRequestError.
         The entry's ``max_tokens``/``temperature`` fill in what the call leaves unset (adapted to
         what the model accepts); ``entry_defaults=False`` sends neither unless passed.
 
@@ -441,11 +444,6 @@ class DynamicLLMClient:
                 "to stream, call client.stream() / stream_sync() instead of passing stream=",
                 param="stream",
             )
-        for name in ("model", "messages", "api_key", "api_base"):
-            if name in provider_params:
-                raise InvalidRequestError(
-                    f"{name!r} is chosen by the registry, not passed per call", param=name
-                )
         if "tools" in provider_params or "tool_choice" in provider_params:
             check_tools(provider_params.get("tools"), provider_params.get("tool_choice"))
         if llm_id is not None:
@@ -456,6 +454,7 @@ class DynamicLLMClient:
             wanted = LLMTier.parse(tier) if tier is not None else self.registry.get_default().tier
             path = escalation_path(wanted, escalate=escalate)
             candidates = escalation_candidates(self.registry.candidates, path)
+        check_provider_params(provider_params, candidates)
         keys = [resolve_api_key(entry, self._environ) for entry in candidates]
         cache_keys: list[str] = []
         if self.cache is not None and cache:
