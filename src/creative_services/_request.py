@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,10 +14,16 @@ from creative_services.exceptions import InvalidRequestError
 __all__ = [
     "CHAT_PARAMS",
     "EMBEDDING_PARAMS",
+    "MAX_DEPTH",
+    "MAX_ID_LENGTH",
+    "MAX_METADATA_BYTES",
     "MAX_TOKENS_LIMIT",
     "RESPONSES_PARAMS",
     "build_messages",
+    "check_json",
     "check_max_tokens",
+    "check_member_id",
+    "check_metadata",
     "check_provider_params",
     "check_temperature",
     "check_timeout",
@@ -34,8 +42,7 @@ def _check_text(value: object, where: str, *, param: str) -> str:
         raise InvalidRequestError(
             f"{where} must be a string, got {type(value).__name__}", param=param
         )
-    if "\x00" in value:
-        raise InvalidRequestError(f"{where} contains a NUL byte", param=param)
+    _check_str(value, where, param=param)
     return value
 
 
@@ -92,6 +99,7 @@ def build_messages(
                     f"got {type(content).__name__}",
                     param="messages",
                 )
+            check_json(message, f"messages[{i}]", param="messages")
             result.append(dict(message))
     if prompt is not None:
         _check_text(prompt, "prompt", param="prompt")
@@ -265,6 +273,7 @@ def check_provider_params(
         _refuse_routing(name)
         if name in ("extra_body", "extra_headers") and not isinstance(value, Mapping):
             raise InvalidRequestError(f"{name} must be an object (a dict)", param=name)
+        check_json(value, name, param=name)
         if name in known:
             continue
         without = [e.name for e in entries if name not in e.extra_params]
@@ -296,3 +305,86 @@ def forward_params(params: Mapping[str, Any], known: frozenset[str]) -> dict[str
             raise InvalidRequestError("extra_body must be an object", param="extra_body")
         result["extra_body"] = {**extra, **sent}
     return result
+
+
+MAX_DEPTH = 32
+MAX_METADATA_BYTES = 65_536
+MAX_ID_LENGTH = 255
+_SCALARS = (bool, int, str, type(None))
+
+
+def _check_str(value: str, where: str, *, param: str) -> None:
+    if "\x00" in value:
+        raise InvalidRequestError(f"{where} contains a NUL byte", param=param)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequestError(
+            f"{where} is not valid text (it holds a lone surrogate)", param=param
+        ) from None
+
+
+def check_json(value: object, where: str, *, param: str, depth: int = 0) -> None:
+    """Refuse what JSON, PostgreSQL ``jsonb`` or a provider cannot take: other types than
+    dict/list/str/number/bool/None, non-str keys, NaN or infinity, NUL, lone surrogates, and
+    nesting deeper than :data:`MAX_DEPTH`. Raises: InvalidRequestError naming ``where``."""
+    if depth > MAX_DEPTH:
+        raise InvalidRequestError(f"{where} is nested deeper than {MAX_DEPTH} levels", param=param)
+    if isinstance(value, str):
+        _check_str(value, where, param=param)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidRequestError(f"{where} is {value!r}, not a JSON number", param=param)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidRequestError(f"{where} has a non-string key {key!r}", param=param)
+            _check_str(key, f"{where} key", param=param)
+            check_json(item, f"{where}.{key}", param=param, depth=depth + 1)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_json(item, f"{where}[{i}]", param=param, depth=depth + 1)
+    elif not isinstance(value, _SCALARS):
+        raise InvalidRequestError(
+            f"{where} is a {type(value).__name__}, which JSON cannot hold", param=param
+        )
+
+
+def check_metadata(value: object) -> dict[str, Any]:
+    """A call's ``metadata``: a JSON object of at most :data:`MAX_METADATA_BYTES`, stored with its
+    usage record. Raises: InvalidRequestError."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidRequestError(
+            f"metadata must be a dict, got {type(value).__name__}", param="metadata"
+        )
+    check_json(value, "metadata", param="metadata")
+    size = len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_METADATA_BYTES:
+        raise InvalidRequestError(
+            f"metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}",
+            param="metadata",
+        )
+    return dict(value)
+
+
+def check_member_id(value: object, param: str) -> int | str | None:
+    """A ``user_id``/``tenant_id``: None, an int, a UUID (as its text) or text of at most
+    :data:`MAX_ID_LENGTH` characters (the usage and budget columns hold 255).
+    Raises: InvalidRequestError."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        raise InvalidRequestError(
+            f"{param} must be an int, a UUID or a string, got {type(value).__name__}",
+            param=param,
+        )
+    _check_str(value, param, param=param)
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidRequestError(
+            f"{param} must be at most {MAX_ID_LENGTH} characters, got {len(value)}", param=param
+        )
+    return value

@@ -22,6 +22,8 @@ from creative_services._providers import resolve_api_key
 from creative_services._request import (
     build_messages,
     check_max_tokens,
+    check_member_id,
+    check_metadata,
     check_provider_params,
     check_temperature,
     check_timeout,
@@ -436,6 +438,9 @@ class DynamicLLMClient:
                 param="escalate",
             )
         built = build_messages(prompt, messages, system_prompt)
+        metadata = check_metadata(metadata)
+        user_id = check_member_id(user_id, "user_id")
+        tenant_id = check_member_id(tenant_id, "tenant_id")
         output = None if response_format is None else prepare_response_format(response_format)
         if output is not None:
             provider_params["response_format"] = dict(output.response_format)
@@ -475,7 +480,7 @@ class DynamicLLMClient:
             max_tokens=None if max_tokens is None else check_max_tokens(max_tokens),
             temperature=None if temperature is None else check_temperature(temperature),
             timeout=self.retry_policy.timeout if timeout is None else check_timeout(timeout),
-            metadata=dict(metadata or {}),
+            metadata=dict(metadata),
             user_id=user_id,
             tenant_id=tenant_id,
             params=provider_params,

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
+from creative_services._request import check_member_id, check_metadata
 from creative_services._secrets import remember, remember_env
 from creative_services.exceptions import InvalidEntryError, InvalidTierError
 
@@ -391,6 +392,9 @@ class UsageRecord:
     def __post_init__(self) -> None:
         if self.cost is not None and not isinstance(self.cost, Decimal):
             object.__setattr__(self, "cost", _to_decimal("cost", self.cost))
+        # What a database column or jsonb cannot hold is refused here, not lost at write time.
+        object.__setattr__(self, "metadata", check_metadata(self.metadata))
+        object.__setattr__(self, "user_id", check_member_id(self.user_id, "user_id"))
         for name in ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

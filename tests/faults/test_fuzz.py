@@ -50,7 +50,9 @@ def client(fake: FakeProvider) -> DynamicLLMClient:
     )
 
 
-text = st.text(max_size=40) | st.sampled_from(["", " ", "\x00", "hi\x00", "ok", "\u202e", "💥"])
+text = st.text(max_size=40) | st.sampled_from(
+    ["", " ", "\x00", "hi\x00", "ok", "\u202e", "💥", "\ud800", "x" * 300]  # a lone surrogate
+)
 scalar = (
     st.none()
     | st.booleans()
@@ -131,6 +133,42 @@ def test_any_routing_arguments_raise_only_our_errors_offline(fake, client, param
     # Only a routing that names the one entry, with no reserved provider parameter, may call.
     assert not params
     assert len(fake.requests) == before + 1
+
+
+def _deep(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"n": value}
+    return value
+
+
+@given(
+    metadata=st.none() | anything | st.integers(0, 5000).map(_deep),
+    user_id=st.none() | text | st.integers() | anything,
+    params=st.dictionaries(
+        st.sampled_from(["stop", "seed", "logit_bias", "extra_body", "top_p", "user"]),
+        anything,
+        max_size=2,
+    ),
+)
+@FUZZ
+def test_any_metadata_ids_and_parameters_raise_only_our_errors_and_nothing_is_lost(
+    fake, client, metadata, user_id, params
+):
+    before = len(fake.requests)
+    try:
+        response = client.generate_sync(prompt="hi", metadata=metadata, user_id=user_id, **params)
+    except CreativeServicesError as exc:
+        if not hasattr(exc, "status_code"):
+            assert len(fake.requests) == before
+        return
+    assert len(fake.requests) == before + 1
+    tracker = client.tracker
+    assert isinstance(tracker, InMemoryUsageTracker)
+    record = tracker.records[-1]  # the answer's usage row was written, with what was passed
+    assert record.request_id == response.request_id
+    assert dict(record.metadata) == dict(metadata or {})
+    json.dumps(fake.requests[-1].body, allow_nan=False)
 
 
 field_values = {

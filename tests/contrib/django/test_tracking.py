@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.db import OperationalError, connections, transaction
 
-from creative_services import DynamicLLMClient
+from creative_services import DynamicLLMClient, InvalidRequestError
 from creative_services.adapters import DjangoLLMRegistry, DjangoUsageTracker
 from creative_services.contrib.django.models import LLMUsage
 
@@ -41,6 +41,32 @@ def test_seed_record_call_stores_exact_decimal():
     assert row.llm_id == 1
     assert row.llm_ref == 1
     assert row.total_tokens == 600
+
+
+def test_the_longest_user_id_and_json_metadata_are_stored_as_given():
+    user, metadata = "u" * 255, {"path": "/ä/💥", "n": 1.5, "tags": ["a", None], "ok": True}
+    DjangoUsageTracker().record(llm_id=1, user_id=user, metadata=metadata)
+    row = LLMUsage.objects.get()
+    assert (row.user_id, row.metadata) == (user, metadata)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"metadata": {"score": float("nan")}},
+        {"metadata": {"note": "a\x00b"}},  # PostgreSQL jsonb refuses \u0000
+        {"metadata": {"when": object()}},
+        {"user_id": "u" * 256},
+        {"user_id": "a\x00b"},
+        {"user_id": "\ud800"},
+    ],
+    ids=repr,
+)
+def test_what_the_table_cannot_hold_is_refused_not_lost(fields):
+    # These rows used to fail at INSERT (DataError, ValueError) or were silently not written.
+    with pytest.raises(InvalidRequestError):
+        DjangoUsageTracker().record(llm_id=1, **fields)
+    assert not LLMUsage.objects.exists()
 
 
 @pytest.mark.parametrize(

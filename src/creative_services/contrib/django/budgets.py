@@ -86,6 +86,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, NoReturn
 
+from creative_services._request import check_member_id
 from creative_services.budgets import (
     BudgetLimit,
     Reservation,
@@ -167,21 +168,6 @@ def _wall() -> datetime:
     return datetime.now(UTC)
 
 
-def _member(value: int | str | None, what: str) -> None:
-    """Refuse a user or tenant id the counters cannot store. Raises: InvalidRequestError."""
-    if value is None or isinstance(value, int):
-        return
-    text = str(value)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidRequestError(f"{what} has a lone surrogate", param=what) from None
-    if len(text) > 255 or "\x00" in text:
-        raise InvalidRequestError(
-            f"{what} must be at most 255 characters without NUL, got {len(text)}", param=what
-        )
-
-
 class DjangoBudget:
     """Per-user, per-tenant and global USD limits per day and month, kept in the database.
 
@@ -249,8 +235,8 @@ class DjangoBudget:
         did not answer in time; unless the budget fails open), InvalidRequestError.
         """
         amount = check_amount(amount)
-        _member(user_id, "user_id")
-        _member(tenant_id, "tenant_id")
+        user_id = check_member_id(user_id, "user_id")
+        tenant_id = check_member_id(tenant_id, "tenant_id")
         alias = self._alias()
         cached = self._fresh_limits(alias)
         if cached is not None and not self._applicable(cached, user_id, tenant_id):
@@ -347,8 +333,8 @@ class DjangoBudget:
         Raises: BudgetExceededError, BudgetUnavailableError, InvalidRequestError.
         """
         amount = check_amount(amount)
-        _member(user_id, "user_id")
-        _member(tenant_id, "tenant_id")
+        user_id = check_member_id(user_id, "user_id")
+        tenant_id = check_member_id(tenant_id, "tenant_id")
         alias = self._alias()
         try:
             wanted = self._applicable(self._current_limits(alias), user_id, tenant_id)
