@@ -15,6 +15,7 @@ from creative_services import DictRegistry, InMemoryUsageTracker, LLMEntry
 from creative_services.exceptions import (
     ContextWindowExceededError,
     LLMTimeoutError,
+    MalformedResponseError,
     RateLimitError,
 )
 from creative_services.openai_compat import AsyncOpenAI, OpenAI
@@ -188,6 +189,15 @@ def test_our_error_is_reachable_from_the_sdks(fake_provider, drop_in):
         drop_in.chat.completions.create(model="standard", messages=HI)
     assert bad.value.code == "context_length_exceeded"
     assert isinstance(bad.value.creative_services_error, ContextWindowExceededError)
+
+
+def test_a_malformed_upstream_answer_is_a_502_bad_gateway(fake_provider, drop_in):
+    fake_provider.fail(200, body=b"<html>502 Bad Gateway</html>", times=5)
+    with pytest.raises(openai.InternalServerError) as info:
+        drop_in.chat.completions.create(model="standard", messages=HI)
+    assert (info.value.status_code, info.value.code) == (502, "malformed_response")
+    assert isinstance(info.value.creative_services_error, MalformedResponseError)
+    assert len(fake_provider.requests) == 2  # retried once, not three times
 
 
 def test_unknown_model_is_the_sdks_not_found_before_any_call(fake_provider, drop_in, tracker):

@@ -39,6 +39,7 @@ from creative_services.exceptions import (
     InvalidRequestError,
     LLMError,
     LLMTimeoutError,
+    MalformedResponseError,
     ModelNotFoundError,
     PermissionDeniedError,
     QuotaExceededError,
@@ -319,9 +320,24 @@ async def complete(
     return _result(response, entry, kwargs)
 
 
+def _malformed(entry: LLMEntry, why: str) -> MalformedResponseError:
+    return MalformedResponseError(
+        f"{entry.provider} 200: the answer is not a completion: {why}",
+        model=entry.model_name,
+        provider=entry.provider,
+        status_code=200,
+        entry=entry.ref,
+    )
+
+
 def _result(response: Any, entry: LLMEntry, kwargs: Mapping[str, Any]) -> ProviderResult:
-    choice = response.choices[0]
-    message = choice.message
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise _malformed(entry, "it has no choices")
+    choice = choices[0]
+    message = getattr(choice, "message", None)
+    if message is None:
+        raise _malformed(entry, "its first choice has no message")
     content = message.content
     tool_calls = tuple(
         ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
@@ -743,17 +759,52 @@ def _gemini_retry_delay(body: Mapping[str, Any]) -> float | None:
     return None
 
 
-def _is_connection_failure(exc: BaseException) -> bool:
-    seen: set[int] = set()
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or during, outermost first."""
+    seen: list[BaseException] = []
     current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if type(current).__name__ in _CONNECTION_CAUSES or isinstance(
-            current, ConnectionError | TimeoutError
-        ):
-            return True
+    while current is not None and all(current is not e for e in seen):
+        seen.append(current)
         current = current.__cause__ or current.__context__
-    return False
+    return seen
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    return any(
+        type(e).__name__ in _CONNECTION_CAUSES or isinstance(e, ConnectionError | TimeoutError)
+        for e in _chain(exc)
+    )
+
+
+_MALFORMED_MARKERS = (
+    "empty or invalid response from llm endpoint",
+    "provider returned a response with no 'choices'",
+    "invalid response object",
+)
+
+
+def _is_malformed_answer(exc: BaseException, text: str) -> bool:
+    """Whether LiteLLM failed to read a success answer (invalid JSON, HTML, ``{}``, ``null``).
+
+    The openai-SDK routes raise that as an internal 500 in LiteLLM's own words or from a
+    JSONDecodeError; LiteLLM's own handlers (Anthropic, ...) as an APIConnectionError from the
+    KeyError or TypeError they hit while indexing the body.
+    """
+    litellm = load()
+    if not isinstance(
+        exc, litellm.InternalServerError | litellm.APIError | litellm.APIConnectionError
+    ):
+        return False
+    if any(marker in text.lower() for marker in _MALFORMED_MARKERS):
+        return True
+    causes = _chain(exc)[1:]
+    if any(isinstance(cause, json.JSONDecodeError) for cause in causes):
+        return True
+    return (
+        isinstance(exc, litellm.APIConnectionError)
+        and bool(causes)
+        and isinstance(causes[-1], KeyError | TypeError | IndexError | AttributeError)
+    )
 
 
 def translate_error(exc: BaseException, entry: LLMEntry, secrets: Sequence[str]) -> LLMError:
@@ -807,7 +858,13 @@ def translate_error(exc: BaseException, entry: LLMEntry, secrets: Sequence[str])
         # refused connection can arrive as a 500, or even a 429.
         cls = APIConnectionError
         fields["status_code"] = None
-        message = f"could not reach {entry.provider}: {type(_root_cause(exc)).__name__}: {message}"
+        message = f"could not reach {entry.provider}: {type(_chain(exc)[-1]).__name__}: {message}"
+    elif _is_malformed_answer(exc, text):
+        # LiteLLM reports a 2xx body it cannot parse as a 500: the provider did answer.
+        cls = MalformedResponseError
+        fields["status_code"] = 200
+        detail = re.sub(r"^(?:\w+: )?\w+Exception - ", "", message).splitlines()[0][:200]
+        message = f"the answer is not a completion: {detail}"
     elif isinstance(exc, litellm.RateLimitError) or fields["status_code"] == 429:
         quota = any(marker in lowered for marker in _QUOTA_MARKERS)
         cls = QuotaExceededError if quota else RateLimitError
@@ -857,12 +914,4 @@ def scrub(exc: BaseException, secrets: Sequence[str]) -> BaseException:
                 with contextlib.suppress(Exception):
                     setattr(current, name, redact(value, secrets))
         current = current.__cause__ or current.__context__
-    return exc
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    seen: set[int] = set()
-    while (exc.__cause__ or exc.__context__) is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return exc

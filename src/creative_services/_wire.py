@@ -29,6 +29,7 @@ from creative_services.exceptions import (
     InvalidRequestError,
     LLMError,
     LLMTimeoutError,
+    MalformedResponseError,
     MissingAPIKeyError,
     ModelNotFoundError,
     NoActiveEntryError,
@@ -384,6 +385,7 @@ _STATUS: tuple[tuple[type[CreativeServicesError], int, str, str | None], ...] = 
     (BudgetExceededError, 429, "insufficient_quota", "budget_exceeded"),
     (QuotaExceededError, 429, "insufficient_quota", "insufficient_quota"),
     (RateLimitError, 429, "rate_limit_error", "rate_limit_exceeded"),
+    (MalformedResponseError, 502, "server_error", "malformed_response"),  # a bad upstream answer
     (ConfigurationError, 500, "server_error", "configuration_error"),
 )
 

@@ -26,6 +26,7 @@
         │   └── ContentPolicyError
         ├── BudgetExceededError       a spending limit would be passed; raised before any call
         ├── BudgetUnavailableError    the budget's storage did not answer in time (fail closed)
+        ├── MalformedResponseError    a 2xx answer that is not a completion (HTML, {}, no choices)
         ├── StructuredOutputError     the answer is not valid JSON or does not fit the schema
         └── AllModelsFailedError      every candidate failed; ``failures`` lists each one
 
@@ -61,6 +62,7 @@ __all__ = [
     "InvalidTierError",
     "LLMError",
     "LLMTimeoutError",
+    "MalformedResponseError",
     "MissingAPIKeyError",
     "MissingDependencyError",
     "ModelNotFoundError",
@@ -286,6 +288,13 @@ class BudgetUnavailableError(LLMError):
     def __init__(self, message: str, *, pending: bool = False) -> None:
         super().__init__(message, should_retry=True)
         self.pending = pending
+
+
+class MalformedResponseError(LLMError):
+    """The provider answered with a success status, but not with a completion: invalid JSON,
+    an HTML page, ``{}``, ``null``, no ``choices`` or no message. ``status_code`` is the status
+    the answer came with (LiteLLM reports these as 500). Retried at most once on the same entry
+    (a proxy's hiccup), then the next entry."""
 
 
 class StructuredOutputError(LLMError):

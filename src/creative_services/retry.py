@@ -20,6 +20,7 @@ from creative_services.exceptions import (
     InvalidRequestError,
     LLMError,
     LLMTimeoutError,
+    MalformedResponseError,
     QuotaExceededError,
     RateLimitError,
     ServiceUnavailableError,
@@ -126,9 +127,15 @@ def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+MALFORMED_RETRIES = 1
+"""A malformed answer (a proxy's error page, a cut body) is retried once, then falls back."""
+
+
 def _retryable(error: LLMError) -> bool:
     if isinstance(error, QuotaExceededError):
         return False
+    if isinstance(error, MalformedResponseError):
+        return True
     if isinstance(error, RateLimitError | ServiceUnavailableError | APIConnectionError):
         return True
     if isinstance(error, LLMTimeoutError):
@@ -149,6 +156,8 @@ def decide(
         return Decision(Action.FALLBACK, reason=f"{type(error).__name__} is not retryable")
     if retries_done >= policy.max_retries:
         return Decision(Action.FALLBACK, reason=f"{policy.max_retries} retries used")
+    if isinstance(error, MalformedResponseError) and retries_done >= MALFORMED_RETRIES:
+        return Decision(Action.FALLBACK, reason="a malformed answer is retried once")
     if error.retry_after is not None:
         if error.retry_after > policy.max_retry_after:
             return Decision(

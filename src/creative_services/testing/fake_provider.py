@@ -464,7 +464,9 @@ class FakeProvider:
         times: int = 1,
     ) -> None:
         """Queue an error answer with ``status`` (and e.g. ``retry-after`` headers); without
-        ``body``, the error object has the wire format of the request (OpenAI or Anthropic)."""
+        ``body``, the error object has the wire format of the request (OpenAI or Anthropic).
+        A ``bytes`` body is sent as it is, so ``fail(200, body=b"<html>...")`` scripts a
+        malformed answer (give ``headers={"content-type": ...}`` to change its type)."""
         payload = body if body is not None else error_body(status, message, code=code)
         reply = ScriptedReply(
             status,
@@ -596,9 +598,11 @@ class FakeProvider:
                 return body
 
             def _send_json(self, status: int, payload: Any, headers: Mapping[str, str]) -> None:
-                data = json.dumps(payload).encode()
+                # bytes go out as they are: a malformed answer (HTML, broken JSON, ``null``)
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                if "content-type" not in {name.lower() for name in headers}:
+                    self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 for name, value in headers.items():
                     self.send_header(name, value)
