@@ -143,11 +143,12 @@ class DjangoUsageTracker(BaseUsageTracker):
     ``batch=True`` hands records to a background thread that writes them every
     ``flush_interval`` seconds or ``batch_size`` records, with one ``COPY`` on PostgreSQL
     (psycopg 3) and ``bulk_create`` elsewhere. Before ``record()`` returns, the record is in
-    this process's local spool (``CREATIVE_SERVICES_USAGE_SPOOL``, an SQLite file): it survives
+    this process's local spool (``CREATIVE_SERVICES_USAGE_SPOOL``, a memory-mapped file): it
+    survives
     SIGTERM and SIGKILL, and the next writer on the same spool folder writes what a dead process
     left, each ``request_id`` once. While the database is down the writer retries with backoff
     (doubling from ``retry_delay`` up to 30 s) and never gives up; when the spool holds
-    ``CREATIVE_SERVICES_USAGE_SPOOL_MAX_ROWS`` records, ``record()`` raises
+    ``CREATIVE_SERVICES_USAGE_SPOOL_MAX_BYTES`` of records, ``record()`` raises
     :class:`~creative_services.exceptions.UsageSpoolFullError`. A batch that fails for another
     reason than a transient error is written record by record, so one bad record does not sink
     the others (only such a record lands in :attr:`failed`). :meth:`flush` waits for the
