@@ -27,8 +27,10 @@ import argparse
 import gc
 import os
 import platform
+import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -36,8 +38,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-TARGET_RATE = 5_000.0
-TARGET_P99_US = 50.0
+SPOOL_DIR = tempfile.mkdtemp(prefix="cs-bench-spool-")
+TARGET_RATE = 10_000.0
+TARGET_P99_US = 100.0
 
 
 def setup_django() -> None:
@@ -62,6 +65,8 @@ def setup_django() -> None:
             "creative_services.contrib.django",
         ],
         SECRET_KEY="bench-only",
+        # the batched tracker's spool: its own folder, removed at the end
+        CREATIVE_SERVICES_USAGE_SPOOL=SPOOL_DIR,
         USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
     )
@@ -233,6 +238,7 @@ def main() -> None:
     finally:
         stop_registry_watcher()
         connection.creation.destroy_test_db(old_name, verbosity=0)
+        shutil.rmtree(SPOOL_DIR, ignore_errors=True)
     total = time.perf_counter() - began
 
     rate = median_of(batched, "rate")
@@ -271,9 +277,9 @@ database is dropped at the end.
 | measure | result | target |
 |---|---:|---|
 | rows/s committed, batched (first `record()` to `flush()` done) | {fmt(rate, ",.0f")} \
-| >= 5,000/s: **{rate_ok}** |
+| >= 10,000/s: **{rate_ok}** |
 | `record()` caller-side p50, batched | {fmt(p50, ".1f")} µs | info |
-| `record()` caller-side p99, batched | {fmt(p99, ".1f")} µs | <= 50 µs: **{p99_ok}** |
+| `record()` caller-side p99, batched | {fmt(p99, ".1f")} µs | <= 100 µs: **{p99_ok}** |
 | `record()` caller-side p99.9, batched | {fmt(p999, ".1f")} µs | info |
 | process CPU per record, batched (caller + writer) | {fmt(cpu, ".1f")} µs | info |
 | `record()` unbatched (one INSERT, autocommit): p50 / p99 | \

@@ -18,6 +18,7 @@ from creative_services import (
     RateLimitError,
     ServiceUnavailableError,
 )
+from creative_services.exceptions import UsageTrackingError
 from creative_services.types import EntryRef
 
 
@@ -26,7 +27,7 @@ def test_every_exported_error_descends_from_the_root():
         cls = getattr(exc_module, name)
         assert issubclass(cls, CreativeServicesError), name
         if cls is not CreativeServicesError:
-            assert issubclass(cls, ConfigurationError | LLMError), name
+            assert issubclass(cls, ConfigurationError | LLMError | UsageTrackingError), name
 
 
 def test_quota_is_a_rate_limit_that_is_not_worth_waiting_for():

@@ -36,6 +36,8 @@ from creative_services.exceptions import (
     StreamNotFinishedError,
     StructuredOutputError,
     UnknownModelError,
+    UsageSpoolFullError,
+    UsageTrackingError,
 )
 from creative_services.registry import BaseRegistry, DictRegistry, LLMRegistry
 from creative_services.retry import RetryPolicy
@@ -133,7 +135,9 @@ __all__ = [
     "UnknownModelError",
     "Usage",
     "UsageRecord",
+    "UsageSpoolFullError",
     "UsageTracker",
+    "UsageTrackingError",
     "__version__",
     "warmup",
 ]

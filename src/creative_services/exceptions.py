@@ -12,23 +12,26 @@
     │   ├── MissingAPIKeyError        an entry whose key (or its env variable) is not set
     │   ├── MissingDependencyError    an optional extra is not installed
     │   └── StreamNotFinishedError    ``stream.response`` read before the stream's end
-    └── LLMError                      the provider call failed (model, provider, status_code)
-        ├── RateLimitError            429; ``retry_after`` as the provider announced it
-        │   └── QuotaExceededError    429 insufficient_quota / billing: waiting will not help
-        ├── LLMTimeoutError           our deadline or the provider's timeout
-        ├── APIConnectionError        no HTTP answer: refused, reset, DNS
-        ├── ServiceUnavailableError   5xx, 529 overloaded
-        ├── AuthenticationError       401
-        ├── PermissionDeniedError     403
-        ├── ModelNotFoundError        404
-        ├── BadRequestError           400/422
-        │   ├── ContextWindowExceededError
-        │   └── ContentPolicyError
-        ├── BudgetExceededError       a spending limit would be passed; raised before any call
-        ├── BudgetUnavailableError    the budget's storage did not answer in time (fail closed)
-        ├── MalformedResponseError    a 2xx answer that is not a completion (HTML, {}, no choices)
-        ├── StructuredOutputError     the answer is not valid JSON or does not fit the schema
-        └── AllModelsFailedError      every candidate failed; ``failures`` lists each one
+    ├── LLMError                      the provider call failed (model, provider, status_code)
+    │   ├── RateLimitError            429; ``retry_after`` as the provider announced it
+    │   │   └── QuotaExceededError    429 insufficient_quota / billing: waiting will not help
+    │   ├── LLMTimeoutError           our deadline or the provider's timeout
+    │   ├── APIConnectionError        no HTTP answer: refused, reset, DNS
+    │   ├── ServiceUnavailableError   5xx, 529 overloaded
+    │   ├── AuthenticationError       401
+    │   ├── PermissionDeniedError     403
+    │   ├── ModelNotFoundError        404
+    │   ├── BadRequestError           400/422
+    │   │   ├── ContextWindowExceededError
+    │   │   └── ContentPolicyError
+    │   ├── BudgetExceededError       a spending limit would be passed; raised before any call
+    │   ├── BudgetUnavailableError    the budget's storage did not answer in time (fail closed)
+    │   ├── MalformedResponseError    a 2xx answer that is not a completion (HTML, {}, no choices)
+    │   ├── StructuredOutputError     the answer is not valid JSON or does not fit the schema
+    │   └── AllModelsFailedError      every candidate failed; ``failures`` lists each one
+    └── UsageTrackingError            a usage record could not be accepted
+        └── UsageSpoolFullError       the batched tracker's local spool is full (the usage
+                                      database has been unreachable for long)
 
 LiteLLM and SDK exceptions never escape: ``_litellm.py`` translates them once, with
 ``raise ... from exc``. Every error pickles (Celery) and never contains an API key.
@@ -74,6 +77,8 @@ __all__ = [
     "StreamNotFinishedError",
     "StructuredOutputError",
     "UnknownModelError",
+    "UsageSpoolFullError",
+    "UsageTrackingError",
 ]
 
 
@@ -168,6 +173,28 @@ class MissingDependencyError(ConfigurationError, ImportError):
 
 class StreamNotFinishedError(ConfigurationError):
     """``stream.response`` was read before the stream was read to its end (or it stopped early)."""
+
+
+class UsageTrackingError(CreativeServicesError):
+    """A tracker refused a usage record (the client keeps it in ``failed_records``)."""
+
+
+class UsageSpoolFullError(UsageTrackingError):
+    """The batched tracker's spool has no room for another record (``max_bytes`` are taken by
+    ``records`` unwritten ones): nothing more is accepted until the writer catches up."""
+
+    path: str
+    max_bytes: int
+    records: int
+
+    def __init__(self, path: str, max_bytes: int, records: int) -> None:
+        super().__init__(
+            f"the usage spool {path} is full ({records} unwritten records in {max_bytes} "
+            "bytes): is the usage database down? (CREATIVE_SERVICES_USAGE_SPOOL_MAX_BYTES)"
+        )
+        self.path = path
+        self.max_bytes = max_bytes
+        self.records = records
 
 
 class LLMError(CreativeServicesError):

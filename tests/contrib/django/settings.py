@@ -34,6 +34,11 @@ else:
     }
 
 DATABASES = {"default": _db}
+# The batched tracker's spool: one folder per run; child processes that must share it (a killed
+# writer's leftovers) are given the parent's through CS_TEST_SPOOL.
+CREATIVE_SERVICES_USAGE_SPOOL = os.environ.get("CS_TEST_SPOOL") or os.path.join(
+    tempfile.gettempdir(), f"cs_django_spool_{os.getpid()}"
+)
 SECRET_KEY = "creative-services-tests-only"
 INSTALLED_APPS = [
     "django.contrib.admin",

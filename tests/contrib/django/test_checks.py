@@ -150,3 +150,32 @@ def test_check_command_fails_on_warnings_when_asked(make_llm):
             "creative_services_check", "--fail-level", "WARNING",
             stdout=io.StringIO(), stderr=io.StringIO(),
         )  # fmt: skip
+
+
+def test_w009_counts_the_unwritten_records_a_dead_process_left(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    from django.test import override_settings
+
+    from creative_services.contrib.django.checks import check_usage_spool
+
+    with override_settings(CREATIVE_SERVICES_USAGE_SPOOL=str(tmp_path)):
+        assert check_usage_spool() == []
+        child = textwrap.dedent(f"""
+            import os
+            from pathlib import Path
+            from creative_services.contrib.django._spool import Spool
+            from creative_services.types import UsageRecord
+            spool = Spool(Path({str(tmp_path / "db")!r}), 1 << 20)
+            for i in range(7):
+                spool.append(UsageRecord(llm_id=None, request_id=str(i)))
+            os._exit(0)
+        """)
+        subprocess.run([sys.executable, "-c", child], check=True, timeout=60)
+        [warning] = check_usage_spool()
+    assert warning.id == "creative_services.W009"
+    assert "holds 7 unwritten usage records in 1 files (7 left by processes that died)" in (
+        warning.msg
+    )

@@ -110,13 +110,13 @@ async def test_shutdown_flushes_pending_batched_rows_within_its_deadline(make_ll
 
 def test_flush_returns_at_its_deadline_when_the_database_hangs(monkeypatch):
     release = threading.Event()
-    real_write = DjangoUsageTracker._write
+    real_insert = DjangoUsageTracker._insert
 
-    def hanging_write(self: Any, records: Any, **kwargs: Any) -> None:
+    def hanging_insert(self: Any, records: Any) -> None:
         release.wait(30)
-        real_write(self, records, **kwargs)
+        real_insert(self, records)
 
-    monkeypatch.setattr(DjangoUsageTracker, "_write", hanging_write)
+    monkeypatch.setattr(DjangoUsageTracker, "_insert", hanging_insert)
     tracker = DjangoUsageTracker(batch=True, flush_interval=0.01)
     tracker.record(llm_id=1)
     started = time.monotonic()
@@ -141,7 +141,7 @@ signal.alarm(60)
 tracker = DjangoUsageTracker(batch=True, batch_size=10_000, flush_interval=3600)
 for i in range(25):
     tracker.record(llm_id=None, user_id="at-exit")
-print("queued", len(tracker._queue), flush=True)
+print("queued", tracker.pending, flush=True)
 # no flush, no close: interpreter exit must write them
 """
 

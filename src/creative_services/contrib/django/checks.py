@@ -16,6 +16,8 @@
 ``creative_services.W007``  this process's registry is stale: its background checks have not
                             succeeded for N s (database stalled or down); the last snapshot is
                             in use. Reads memory only, so it answers while the database hangs
+``creative_services.W009``  the usage spool folder holds unwritten records (a process died, or
+                            the usage database is down); or it cannot be created
 ========================  ===================================================================
 """
 
@@ -241,12 +243,46 @@ def check_registry_fresh(app_configs: Any = None, **kwargs: Any) -> list[checks.
     ]
 
 
+def check_usage_spool(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W009: the batched usage tracker's spool folder is usable and holds no unwritten records
+    (reads the local files only, never the database)."""
+    from creative_services.contrib.django._spool import spool_files
+
+    directory = conf.USAGE_SPOOL
+    if directory is None:
+        return []
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        found = spool_files(directory)
+    except OSError as exc:
+        return [checks.Warning(
+            f"the usage spool folder {directory} cannot be used: {exc}",
+            hint="Set CREATIVE_SERVICES_USAGE_SPOOL to a writable local folder; without it "
+            "DjangoUsageTracker(batch=True).record() raises.",
+            id="creative_services.W009",
+        )]  # fmt: skip
+    waiting = [(path, rows, alive) for path, rows, alive in found if rows]
+    if not waiting:
+        return []
+    dead = sum(rows for _, rows, alive in waiting if not alive)
+    total = sum(rows for _, rows, _ in waiting)
+    return [checks.Warning(
+        f"the usage spool {directory} holds {total} unwritten usage records in "
+        f"{len(waiting)} files ({dead} left by processes that died)",
+        hint="A batched DjangoUsageTracker writes them when its database answers: dead "
+        "processes' records on its first record() or flush(). Many records in live files: "
+        "the usage database is down or too slow (see the usage_write_retry log lines).",
+        id="creative_services.W009",
+    )]  # fmt: skip
+
+
 CHECKS: tuple[Callable[..., list[checks.CheckMessage]], ...] = (
     check_llm_model,
     check_litellm_version,
     check_entries,
     check_llms_model_setting,
     check_registry_fresh,
+    check_usage_spool,
 )
 
 

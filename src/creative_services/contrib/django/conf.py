@@ -29,11 +29,25 @@
                                                          ``SECRET_KEY`` and
                                                          ``SECRET_KEY_FALLBACKS`` always still
                                                          decrypt
+``CREATIVE_SERVICES_USAGE_SPOOL``                        folder of the local spool of
+                                                         ``DjangoUsageTracker(batch=True)``: a
+                                                         record is there before ``record()``
+                                                         returns, until it is written; default:
+                                                         ``$XDG_DATA_HOME/creative-services/
+                                                         usage-spool``; ``False``: no spool
+                                                         (records wait in memory only)
+``CREATIVE_SERVICES_USAGE_SPOOL_MAX_BYTES``              ``64 MiB``: the size of one process's
+                                                         spool file (reserved on disk when it
+                                                         opens; about 100,000 records); when
+                                                         full, ``record()`` raises
+                                                         ``UsageSpoolFullError``
 =======================================================  =========================================
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 __all__ = ["DEFAULT_LLM_MODEL", "conf"]
@@ -84,6 +98,22 @@ class _Conf:
     def BUDGET_LEASE_MARGIN(self) -> float:
         """Seconds a reservation outlives its call's deadline before it may be reclaimed."""
         return max(0.0, float(self._get("BUDGET_LEASE_MARGIN", 30.0)))
+
+    @property
+    def USAGE_SPOOL(self) -> Path | None:
+        """Folder of the batched usage tracker's spool, or None when it is turned off."""
+        value = self._get("USAGE_SPOOL", None)
+        if value is None:
+            base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+            return Path(base) / "creative-services" / "usage-spool"
+        if value is False or value == "":
+            return None
+        return Path(value).expanduser()
+
+    @property
+    def USAGE_SPOOL_MAX_BYTES(self) -> int:
+        """Bytes of one process's spool file: the bound on unwritten records it holds."""
+        return max(64 * 1024, int(self._get("USAGE_SPOOL_MAX_BYTES", 64 * 1024 * 1024)))
 
     @property
     def ENCRYPTION_KEYS(self) -> list[str]:

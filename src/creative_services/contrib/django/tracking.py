@@ -8,19 +8,25 @@ import concurrent.futures
 import os
 import threading
 import time
+import uuid
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from functools import partial
+from pathlib import Path
 from typing import Any, Unpack
 
 from creative_services.contrib.django import _watch
+from creative_services.contrib.django._spool import Mark, Spool, SpoolFile, fingerprint
 from creative_services.contrib.django.conf import DEFAULT_LLM_MODEL, conf
 from creative_services.tracking import BaseUsageTracker, UsageFields
 from creative_services.types import UsageRecord
 
-__all__ = ["DjangoUsageTracker"]
+__all__ = ["DjangoUsageTracker", "backoff_delay", "unwritten"]
+
+MAX_BACKOFF = 30.0
+"""Seconds, at most, between two attempts to write a batch while the database is down."""
 
 _executor_lock = threading.Lock()
 _executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -61,6 +67,26 @@ def _log() -> Any:
 
 
 _NOT_JSON: Any = object()
+
+
+def backoff_delay(attempt: int, base: float, cap: float = MAX_BACKOFF) -> float:
+    """Seconds to wait before attempt ``attempt + 1`` (0-based): doubling from ``base``, capped."""
+    return float(min(cap, max(base, 0.001) * 2 ** min(attempt, 32)))
+
+
+def unwritten(records: Iterable[UsageRecord], written: Iterable[str]) -> list[UsageRecord]:
+    """``records`` less those whose ``request_id`` is in ``written`` and less repeats of one
+    ``request_id`` (a record without one is always kept)."""
+    seen = set(written)
+    kept = []
+    for record in records:
+        key = record.request_id
+        if key:
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(record)
+    return kept
 
 
 def _copy(connection: Any, rows: Sequence[dict[str, Any]]) -> bool:
@@ -114,12 +140,19 @@ class DjangoUsageTracker(BaseUsageTracker):
     ``retries`` times; a record that still cannot be written is logged
     (``usage_record_failed``) and kept in :attr:`failed` (see :meth:`retry_failed`).
 
-    ``batch=True`` queues records in memory and a background thread writes them every
+    ``batch=True`` hands records to a background thread that writes them every
     ``flush_interval`` seconds or ``batch_size`` records, with one ``COPY`` on PostgreSQL
-    (psycopg 3) and ``bulk_create`` elsewhere; ``record()`` then only appends to a queue (about
-    10 µs). A batch that fails for another reason than a transient error is written record by
-    record, so one bad record does not sink the others. :meth:`flush` waits for the queue, and
-    it is flushed at exit.
+    (psycopg 3) and ``bulk_create`` elsewhere. Before ``record()`` returns, the record is in
+    this process's local spool (``CREATIVE_SERVICES_USAGE_SPOOL``, a memory-mapped file): it
+    survives
+    SIGTERM and SIGKILL, and the next writer on the same spool folder writes what a dead process
+    left, each ``request_id`` once. While the database is down the writer retries with backoff
+    (doubling from ``retry_delay`` up to 30 s) and never gives up; when the spool holds
+    ``CREATIVE_SERVICES_USAGE_SPOOL_MAX_BYTES`` of records, ``record()`` raises
+    :class:`~creative_services.exceptions.UsageSpoolFullError`. A batch that fails for another
+    reason than a transient error is written record by record, so one bad record does not sink
+    the others (only such a record lands in :attr:`failed`). :meth:`flush` waits for the
+    spool, and it is flushed at exit. A batched record without a ``request_id`` gets one.
     """
 
     def __init__(
@@ -142,6 +175,10 @@ class DjangoUsageTracker(BaseUsageTracker):
         self.failed: deque[UsageRecord] = deque(maxlen=max_failed)
         """Records that could not be written after retries (oldest dropped past max_failed)."""
         self._queue: deque[UsageRecord] = deque()
+        self._spool: Spool | None = None
+        self._spool_lock = threading.Lock()
+        self._leftover: SpoolFile | None = None
+        self._leftovers_done = False
         self._cond = threading.Condition()
         self._wake = threading.Event()
         self._in_flight = 0
@@ -153,6 +190,12 @@ class DjangoUsageTracker(BaseUsageTracker):
     def _reset_after_fork(self) -> None:
         """In a forked child: new lock, queue and no writer; the parent's records stay its own."""
         self._queue = deque()
+        if self._spool is not None:
+            self._spool.abandon()  # the parent's file, still the parent's to drain
+        self._spool = None
+        self._spool_lock = threading.Lock()
+        self._leftover = None
+        self._leftovers_done = False
         self.failed = deque(maxlen=self.failed.maxlen)  # the parent retries its own
         self._cond = threading.Condition()
         self._wake = threading.Event()
@@ -164,7 +207,27 @@ class DjangoUsageTracker(BaseUsageTracker):
     def __repr__(self) -> str:
         return f"DjangoUsageTracker(using={self.using!r}, batch={self.batch})"
 
+    @property
+    def pending(self) -> int:
+        """Records accepted in batch mode and not written yet: this process's spool (or memory
+        queue), plus what is left of a dead process's spool while the writer drains it."""
+        source = self._spool if self._spool is not None else self._queue
+        leftover = self._leftover
+        return len(source) + (len(leftover) if leftover is not None else 0)
+
+    @property
+    def spool_path(self) -> Path | None:
+        """This process's spool file, once batch mode has opened it."""
+        spool = self._spool
+        return None if spool is None else spool.path
+
     # --- entry points ------------------------------------------------------------------------
+
+    def record(self, **fields: Unpack[UsageFields]) -> UsageRecord:
+        """Store one call's usage and return the record. Raises on storage failure."""
+        if self.batch and not fields.get("request_id"):
+            fields["request_id"] = uuid.uuid4().hex  # the key that makes a rewrite harmless
+        return super().record(**fields)
 
     def _store(self, record: UsageRecord) -> None:
         from django.db import connections, transaction
@@ -180,13 +243,12 @@ class DjangoUsageTracker(BaseUsageTracker):
             self._write([record], raise_errors=True)
 
     async def arecord(self, **fields: Unpack[UsageFields]) -> UsageRecord:
-        """Store the record from async code: queued in batch mode, else written in a thread."""
-        record = UsageRecord(**fields)  # type: ignore[arg-type]  # cost is normalised there
+        """Store the record from async code: spooled in batch mode, else written in a thread."""
         if self.batch:
-            self._enqueue(record)
-        else:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(_pool(), self._write_in_thread, [record])
+            return self.record(**fields)  # a local append; the ORM is not touched here
+        record = UsageRecord(**fields)  # type: ignore[arg-type]  # cost is normalised there
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(_pool(), self._write_in_thread, [record])
         return record
 
     def _after_commit(self, record: UsageRecord) -> None:
@@ -214,26 +276,37 @@ class DjangoUsageTracker(BaseUsageTracker):
         finally:
             close_old_connections()  # our own thread: honour CONN_MAX_AGE like a request would
 
-    def _write(self, records: Sequence[UsageRecord], *, raise_errors: bool) -> None:
-        from django.db import InterfaceError, OperationalError, connections
+    def _insert(self, records: Sequence[UsageRecord]) -> None:
+        """One ``INSERT`` (one record) or one ``COPY``/``bulk_create`` (several)."""
+        from django.db import connections
 
         from creative_services.contrib.django.models import LLMUsage
 
         alias = self._alias()
+        values = [self._values(record) for record in records]
+        if len(values) == 1:
+            LLMUsage(**values[0]).save(using=alias, force_insert=True)
+        elif values and not _copy(connections[alias], values):
+            LLMUsage.objects.using(alias).bulk_create([LLMUsage(**v) for v in values])
+
+    def _reset_connection(self) -> None:
+        from django.db import connections
+
+        conn = connections[self._alias()]
+        if not conn.in_atomic_block:
+            conn.close()  # a broken connection is reopened by the next attempt
+
+    def _write(self, records: Sequence[UsageRecord], *, raise_errors: bool) -> None:
+        from django.db import InterfaceError, OperationalError
+
         error: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
-                values = [self._values(record) for record in records]
-                if len(values) == 1:
-                    LLMUsage(**values[0]).save(using=alias, force_insert=True)
-                elif not _copy(connections[alias], values):
-                    LLMUsage.objects.using(alias).bulk_create([LLMUsage(**v) for v in values])
+                self._insert(records)
                 return
             except (OperationalError, InterfaceError) as exc:
                 error = exc
-                conn = connections[alias]
-                if not conn.in_atomic_block:
-                    conn.close()  # a broken connection is reopened by the next attempt
+                self._reset_connection()
                 if attempt < self.retries:
                     time.sleep(self.retry_delay * 2**attempt)
             except Exception as exc:
@@ -243,6 +316,11 @@ class DjangoUsageTracker(BaseUsageTracker):
                     return
                 error = exc
                 break
+        self._give_up(records, error)
+        if raise_errors and error is not None:
+            raise error
+
+    def _give_up(self, records: Sequence[UsageRecord], error: Exception | None) -> None:
         self.failed.extend(records)
         for record in records:
             _log().error(
@@ -251,8 +329,49 @@ class DjangoUsageTracker(BaseUsageTracker):
                 error=repr(error),
                 record={f.name: getattr(record, f.name) for f in fields(record)},
             )
-        if raise_errors and error is not None:
-            raise error
+
+    def _written_ids(self, records: Sequence[UsageRecord]) -> list[str]:
+        """The ``request_id`` values of ``records`` that already have a row."""
+        from creative_services.contrib.django.models import LLMUsage
+
+        keys = list({r.request_id for r in records if r.request_id})
+        if not keys:
+            return []
+        rows = LLMUsage.objects.using(self._alias()).filter(request_id__in=keys)
+        return list(rows.values_list("request_id", flat=True))
+
+    def _deliver(self, records: Sequence[UsageRecord], *, maybe_written: bool) -> None:
+        """Write a batch from the spool, retrying transient errors until it is written.
+
+        ``maybe_written``: an earlier attempt (this process's, or a dead one's) may have
+        committed it; rows whose ``request_id`` is in the table already are then skipped.
+        """
+        from django.db import InterfaceError, OperationalError
+
+        attempt = 0
+        while True:
+            try:
+                todo = unwritten(records, self._written_ids(records)) if maybe_written else records
+                self._insert(todo)
+                return
+            except (OperationalError, InterfaceError) as exc:
+                self._reset_connection()
+                delay = backoff_delay(attempt, self.retry_delay)
+                if attempt >= self.retries:
+                    _log().warning(
+                        "usage_write_retry", tracker=type(self).__name__, error=repr(exc),
+                        attempt=attempt + 1, retry_in_s=delay, pending=self.pending,
+                    )  # fmt: skip
+                time.sleep(delay)
+                attempt += 1
+                maybe_written = True  # the commit may have happened before the error
+            except Exception as exc:
+                if len(records) > 1:  # one bad record must not sink the batch
+                    for record in records:
+                        self._deliver([record], maybe_written=maybe_written)
+                    return
+                self._give_up(records, exc)
+                return
 
     def _values(self, record: UsageRecord) -> dict[str, Any]:
         """The ``LLMUsage`` field values (by attname) of one record."""
@@ -305,15 +424,40 @@ class DjangoUsageTracker(BaseUsageTracker):
 
     # --- batch mode --------------------------------------------------------------------------
     #
-    # Callers only append to a deque (atomic in CPython: no lock, so a caller never waits for
-    # the writer) and set an Event once a batch is full. The writer pops batches under
-    # ``_cond`` and counts them in ``_in_flight`` until written; ``flush()`` waits, under the
-    # same lock, until the queue is empty and nothing is in flight.
+    # Callers append to the spool (a copy into its memory-mapped file, under the spool's lock,
+    # which the writer takes to mark written records) or, without a spool, to a deque (atomic in
+    # CPython, no lock), and set an Event once a batch is full. The writer reads a batch under
+    # ``_cond``, counts it in ``_in_flight`` until written, and only then deletes it from the
+    # spool; ``flush()`` waits, under the same lock, until nothing is pending or in flight.
+
+    def _open_spool(self) -> Spool | None:
+        spool = self._spool
+        if spool is not None:
+            return spool
+        from django.db import connections
+
+        directory = conf.USAGE_SPOOL
+        if directory is None:
+            return None
+        with self._spool_lock:
+            if self._spool is None:
+                target = directory / fingerprint(connections[self._alias()].settings_dict)
+                self._spool = Spool(target, conf.USAGE_SPOOL_MAX_BYTES)
+            return self._spool
 
     def _enqueue(self, record: UsageRecord) -> None:
-        queue = self._queue
-        queue.append(record)
-        if len(queue) >= self.batch_size and not self._wake.is_set():
+        spool = self._spool or self._open_spool()
+        if spool is not None:
+            while not spool.append(record):  # closed by close() meanwhile: open another
+                self._spool = None
+                spool = self._open_spool()
+                assert spool is not None
+            full = len(spool) >= self.batch_size
+        else:
+            queue = self._queue
+            queue.append(record)
+            full = len(queue) >= self.batch_size
+        if full and not self._wake.is_set():
             self._wake.set()
         writer = self._writer
         if writer is None or not writer.is_alive():
@@ -330,25 +474,59 @@ class DjangoUsageTracker(BaseUsageTracker):
             self._writer.start()
         atexit.register(self.close)
 
+    def _take(self) -> tuple[list[UsageRecord], Mark | None]:
+        """The next batch, and the spool mark to release once it is written."""
+        spool = self._spool
+        if spool is None:
+            queue = self._queue
+            return [queue.popleft() for _ in range(min(len(queue), self.batch_size))], None
+        return spool.take(self.batch_size)
+
+    def _drain_leftovers(self) -> None:
+        """Write what dead processes left in this spool folder (some may be written already)."""
+        spool = self._spool
+        if spool is None:
+            return
+        for leftover in spool.leftovers():
+            self._leftover = leftover
+            _log().info("usage_spool_leftover", path=str(leftover.path), rows=len(leftover))
+            while True:
+                records, mark = leftover.take(self.batch_size)
+                if mark is None:
+                    break
+                self._deliver(records, maybe_written=True)
+                leftover.release(mark)
+            leftover.close(delete_if_empty=True)
+            self._leftover = None
+
     def _run_writer(self) -> None:
         from django.db import close_old_connections, connections
 
-        queue = self._queue
         try:
+            self._drain_leftovers()
+            with self._cond:
+                self._leftovers_done = True
+                self._cond.notify_all()
             while True:
-                if len(queue) < self.batch_size and not self._flushers and not self._stopping:
+                if self._batch_waits():
                     self._wake.wait(self.flush_interval)
                 self._wake.clear()
                 with self._cond:
-                    batch = [queue.popleft() for _ in range(min(len(queue), self.batch_size))]
+                    batch, mark = self._take()
                     self._in_flight = len(batch)
-                    if not batch:
+                    if not batch and mark is None:
                         self._cond.notify_all()
                         if self._stopping:
                             return
                         continue
                 try:
-                    self._write(batch, raise_errors=False)
+                    self._deliver(batch, maybe_written=False)
+                    if mark is not None and self._spool is not None:
+                        self._spool.release(mark)
+                except BaseException:
+                    if self._spool is not None:
+                        self._spool.rewind()  # still unwritten: the next writer reads it again
+                    raise
                 finally:
                     close_old_connections()
                     with self._cond:
@@ -357,14 +535,24 @@ class DjangoUsageTracker(BaseUsageTracker):
         finally:
             connections.close_all()
 
+    def _batch_waits(self) -> bool:
+        """Whether the writer should wait for more records before the next batch."""
+        source = self._spool if self._spool is not None else self._queue
+        return len(source) < self.batch_size and not self._flushers and not self._stopping
+
     def _drained(self) -> bool:
+        spool = self._spool
+        if spool is not None:
+            return self._leftovers_done and not len(spool) and not self._in_flight
         return not self._queue and not self._in_flight
 
     def flush(self, timeout: float | None = 30.0) -> bool:
-        """Wait until every queued record is written (or kept in :attr:`failed`).
-
-        Returns False when ``timeout`` ran out first.
+        """Wait until every pending record is written (or kept in :attr:`failed`), leftovers of
+        dead processes in the spool folder included. Returns False when ``timeout`` ran out first
+        (the records stay in the spool: nothing is dropped).
         """
+        if self.batch and not self._leftovers_done:
+            self._open_spool()  # a new process: dead processes may have left records
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:  # an RLock: _start_writer may take it again
             self._flushers += 1
@@ -383,7 +571,11 @@ class DjangoUsageTracker(BaseUsageTracker):
                 self._flushers -= 1
 
     def close(self, timeout: float | None = 30.0) -> None:
-        """Flush, then stop the batch writer thread (it starts again if records come)."""
+        """Flush, then stop the batch writer thread (it starts again if records come).
+
+        Once everything is written, this process's spool file is deleted; what could not be
+        written stays in it for the next process.
+        """
         self.flush(timeout)
         with self._cond:
             self._stopping = True
@@ -392,3 +584,8 @@ class DjangoUsageTracker(BaseUsageTracker):
         if writer is not None and writer is not threading.current_thread():
             writer.join(timeout)
         atexit.unregister(self.close)
+        with self._spool_lock:
+            spool = self._spool
+            if spool is not None and (writer is None or not writer.is_alive()):
+                self._spool = None  # leftovers were drained once: a reopened spool needs not
+                spool.close(delete_if_empty=True)
