@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import threading
@@ -28,8 +29,10 @@ from functools import lru_cache
 from typing import Any
 
 from creative_services import _sync
+from creative_services._log import get_logger
 from creative_services._providers import litellm_route, provider_spec
 from creative_services._secrets import redact
+from creative_services.budgets import MAX_AMOUNT
 from creative_services.exceptions import (
     APIConnectionError,
     AuthenticationError,
@@ -349,30 +352,68 @@ def _result(response: Any, entry: LLMEntry, kwargs: Mapping[str, Any]) -> Provid
         model=_served_model(response.model, kwargs),
         finish_reason=choice.finish_reason,
         usage=_usage(raw_usage, kwargs, content),
-        provider_cost=_decimal(getattr(raw_usage, "cost", None)),
+        provider_cost=_provider_cost(raw_usage),
         tool_calls=tool_calls,
         raw=response,
     )
 
 
+MAX_REPORTED_TOKENS = 100_000_000
+"""More tokens than one call can use (the largest context windows hold 10 M): a count above it,
+below 0 or not a whole number is not believed."""
+_COUNTS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens")
+
+
+def _count(value: object) -> int | None:
+    """A provider's token count as an int, or None when it cannot be one."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    count = int(value)
+    return count if 0 <= count <= MAX_REPORTED_TOKENS else None
+
+
+def provider_counts(raw_usage: Any) -> dict[str, int] | None:
+    """The provider's four token counts, or None when one of them is odd. Pure."""
+    details = getattr(raw_usage, "completion_tokens_details", None)
+    prompt_details = getattr(raw_usage, "prompt_tokens_details", None)
+    raw = {
+        "prompt_tokens": getattr(raw_usage, "prompt_tokens", 0),
+        "completion_tokens": getattr(raw_usage, "completion_tokens", 0),
+        "reasoning_tokens": getattr(details, "reasoning_tokens", 0),
+        "cached_tokens": getattr(prompt_details, "cached_tokens", 0),
+    }
+    counts = {name: _count(value) for name, value in raw.items()}
+    if any(value is None for value in counts.values()):
+        return None
+    return {name: int(value or 0) for name, value in counts.items()}
+
+
 def _usage(raw_usage: Any, kwargs: Mapping[str, Any], content: str | None) -> Usage:
-    """Our Usage from the provider's, or a local count flagged ``estimated`` when it sent none."""
-    prompt = int(getattr(raw_usage, "prompt_tokens", 0) or 0)
-    completion = int(getattr(raw_usage, "completion_tokens", 0) or 0)
-    if raw_usage is None or (prompt == 0 and completion == 0):
+    """Our Usage from the provider's, or a local count flagged ``estimated`` when it sent none,
+    or counts no call can have (negative, fractional, over :data:`MAX_REPORTED_TOKENS`)."""
+    counts = None if raw_usage is None else provider_counts(raw_usage)
+    if raw_usage is not None and counts is None:
+        get_logger().warning(
+            "provider_usage_odd",
+            model=kwargs["model"],
+            usage={n: repr(getattr(raw_usage, n, None))[:40] for n in _COUNTS[:2]},
+        )
+    if counts is None or (counts["prompt_tokens"] == 0 and counts["completion_tokens"] == 0):
         return Usage(
             prompt_tokens=estimate_tokens(kwargs["model"], messages=kwargs["messages"]),
             completion_tokens=estimate_tokens(kwargs["model"], text=content or ""),
             estimated=True,
         )
-    details = getattr(raw_usage, "completion_tokens_details", None)
-    reasoning = int(getattr(details, "reasoning_tokens", 0) or 0)
-    prompt_details = getattr(raw_usage, "prompt_tokens_details", None)
+    reasoning = counts["reasoning_tokens"]
     return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=max(0, completion - reasoning),
+        prompt_tokens=counts["prompt_tokens"],
+        completion_tokens=max(0, counts["completion_tokens"] - reasoning),
         reasoning_tokens=reasoning,
-        cached_tokens=int(getattr(prompt_details, "cached_tokens", 0) or 0),
+        cached_tokens=counts["cached_tokens"],
     )
 
 
@@ -455,7 +496,7 @@ class StreamAccumulator:
             model=self.model,
             finish_reason=self.finish_reason,
             usage=_usage(raw_usage, self._kwargs, text),
-            provider_cost=_decimal(getattr(provider_usage, "cost", None)),
+            provider_cost=_provider_cost(provider_usage),
             tool_calls=tuple(self._tools[i] for i in sorted(self._tools)),
         )
 
@@ -662,6 +703,18 @@ def _decimal(value: object) -> Decimal | None:
     except ArithmeticError:
         return None
     return result if result.is_finite() and result >= 0 else None
+
+
+def _provider_cost(raw_usage: Any) -> Decimal | None:
+    """The bill the provider put on its usage (OpenRouter's ``usage.cost``), or None: absent,
+    negative or over :data:`~creative_services.budgets.MAX_AMOUNT` (then priced from tokens)."""
+    value = getattr(raw_usage, "cost", None)
+    cost = _decimal(value)
+    if cost is not None and cost <= MAX_AMOUNT:
+        return cost
+    if value is not None:
+        get_logger().warning("provider_cost_odd", cost=repr(value)[:40])
+    return None
 
 
 def provider_of(model: str) -> str | None:
