@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 
 from creative_services import _sync
@@ -441,7 +442,15 @@ def stream_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 class StreamAccumulator:
     """Collects a streamed answer chunk by chunk: text, tool calls, finish reason, usage."""
 
-    __slots__ = ("_kwargs", "_parts", "_tools", "finish_reason", "model", "raw_usage")
+    __slots__ = (
+        "_kwargs",
+        "_parts",
+        "_tools",
+        "extra_usage",
+        "finish_reason",
+        "model",
+        "raw_usage",
+    )
 
     def __init__(self, kwargs: Mapping[str, Any]) -> None:
         self._kwargs = kwargs
@@ -450,12 +459,18 @@ class StreamAccumulator:
         self.finish_reason: str | None = None
         self.model: str | None = None
         self.raw_usage: Any = None
+        self.extra_usage: Any = None
+        """Usage the provider sent outside ``usage`` (Groq's ``x_groq.usage``): LiteLLM's
+        openai route passes it through untouched and counts the tokens locally instead."""
 
     def feed(self, chunk: Any) -> str:
         """Take one LiteLLM chunk; return its text delta ("" when it has none)."""
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.raw_usage = usage
+        extra = getattr(chunk, "x_groq", None)
+        if isinstance(extra, Mapping) and isinstance(extra.get("usage"), Mapping):
+            self.extra_usage = SimpleNamespace(**extra["usage"])
         if self.model is None:
             self.model = _served_model(getattr(chunk, "model", None), self._kwargs)
         choices = chunk.choices
@@ -490,7 +505,7 @@ class StreamAccumulator:
         flagged estimated)."""
         text = self.text
         content = text if text or not self._tools else None
-        raw_usage = self.raw_usage if provider_usage is not None else None
+        raw_usage = self.raw_usage if provider_usage is not None else self.extra_usage
         return ProviderResult(
             content=content,
             model=self.model,
@@ -682,15 +697,24 @@ def _provider_response_id(response_id: object) -> object:
         return response_id
 
 
+_TOKENIZER_MODEL = "gpt-4o"
+
+
 def estimate_tokens(
     model: str, *, messages: Sequence[Mapping[str, Any]] | None = None, text: str = ""
 ) -> int:
-    """Count tokens locally (LiteLLM's tokenizer), for responses that report no usage."""
+    """Count tokens locally, for responses that report no usage (flagged ``estimated``).
+
+    Always with OpenAI's o200k tokenizer, which LiteLLM ships: for Llama, Mistral or Cohere
+    models LiteLLM would fetch a Hugging Face tokenizer over the network (offline, 24 s of
+    retries on the event loop before it gave up).
+    """
+    del model  # the count is an estimate for every model alike
     litellm = load()
     try:
         if messages is not None:
-            return int(litellm.token_counter(model=model, messages=list(messages)))
-        return int(litellm.token_counter(model=model, text=text)) if text else 0
+            return int(litellm.token_counter(model=_TOKENIZER_MODEL, messages=list(messages)))
+        return int(litellm.token_counter(model=_TOKENIZER_MODEL, text=text)) if text else 0
     except Exception:
         return max(1, len(text) // 4) if text else 0
 
