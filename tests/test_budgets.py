@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -20,10 +21,12 @@ from creative_services import (
     ServiceUnavailableError,
 )
 from creative_services.budgets import (
+    Reservation,
     applicable_limits,
     check_amount,
     estimate_prompt_tokens,
     period_key,
+    takes_timeout,
 )
 from creative_services.testing.fake_provider import FakeProvider
 
@@ -167,3 +170,48 @@ async def test_a_settle_with_an_overflowing_cost_releases_and_raises():
     assert budget.spent == {"user:1:day:2026-11-25": 0}
     with pytest.raises(InvalidRequestError):
         await budget.areserve(request_id="b", amount=Decimal("-1"), user_id=1, tenant_id=None)
+
+
+# --- the call's deadline reaches the backend ---------------------------------------------------
+
+
+class OlderBackend(InMemoryBudget):
+    """A backend written before ``timeout`` joined BudgetBackend.areserve."""
+
+    async def areserve(  # type: ignore[override]
+        self, *, request_id: str, amount: Decimal, user_id: Any, tenant_id: Any
+    ) -> Reservation:
+        return await super().areserve(
+            request_id=request_id, amount=amount, user_id=user_id, tenant_id=tenant_id
+        )
+
+
+class TimedBackend(InMemoryBudget):
+    def __init__(self) -> None:
+        super().__init__([BudgetLimit("global", "month", Decimal(10))])
+        self.timeouts: list[float | None] = []
+
+    async def areserve(self, *, timeout: float | None = None, **kwargs: Any) -> Reservation:
+        self.timeouts.append(timeout)
+        return await super().areserve(**kwargs)
+
+
+def test_what_is_left_of_the_deadline_is_passed_to_the_budget(fake_provider):
+    budget = TimedBackend()
+    client = DynamicLLMClient(DictRegistry([priced_entry(fake_provider)]), budget=budget)
+    fake_provider.reply("ok", prompt_tokens=5, completion_tokens=1)
+    client.generate_sync(prompt=PROMPT, timeout=4)
+    (timeout,) = budget.timeouts
+    assert timeout is not None
+    assert 3.0 < timeout <= 4
+
+
+def test_a_backend_without_timeout_still_works(fake_provider):
+    budget = OlderBackend([BudgetLimit("global", "month", Decimal(10))])
+    assert not takes_timeout(OlderBackend)
+    assert takes_timeout(TimedBackend)
+    assert takes_timeout(InMemoryBudget)
+    client = DynamicLLMClient(DictRegistry([priced_entry(fake_provider)]), budget=budget)
+    fake_provider.reply("ok", prompt_tokens=5, completion_tokens=1)
+    assert client.generate_sync(prompt=PROMPT).content == "ok"
+    assert sum(budget.spent.values()) == (Decimal(5) * 1 + Decimal(1) * 2) / 1000

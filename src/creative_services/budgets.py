@@ -16,11 +16,13 @@ Every amount a backend is handed (a reservation, a settled cost) is checked by
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
+from functools import lru_cache
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from creative_services.exceptions import BudgetExceededError, InvalidRequestError
@@ -37,6 +39,7 @@ __all__ = [
     "estimate_prompt_tokens",
     "period_key",
     "round_up",
+    "takes_timeout",
 ]
 
 Scope = Literal["user", "tenant", "global"]
@@ -152,6 +155,17 @@ def applicable_limits(
     ]
     found.sort(key=lambda pair: pair[0])
     return found
+
+
+@lru_cache(maxsize=64)
+def takes_timeout(backend: type[Any]) -> bool:
+    """Whether ``backend.areserve`` takes the optional ``timeout`` (what is left of the call's
+    deadline): backends written before it was added to :class:`BudgetBackend` do not."""
+    try:
+        params = inspect.signature(backend.areserve).parameters.values()
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return any(p.name == "timeout" or p.kind is p.VAR_KEYWORD for p in params)
 
 
 def check_amount(value: Decimal | int | str | float, what: str = "amount") -> Decimal:

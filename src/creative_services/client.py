@@ -34,6 +34,7 @@ from creative_services.budgets import (
     Reservation,
     estimate_prompt_tokens,
     round_up,
+    takes_timeout,
 )
 from creative_services.cache import (
     ResponseCache,
@@ -549,7 +550,9 @@ class DynamicLLMClient:
                 if self.budget is not None and entry.tier not in reserved_tiers:
                     reserved_tiers.add(entry.tier)
                     try:
-                        await self._reserve_through(call, state, index, reservations)
+                        await self._reserve_through(
+                            call, state, index, reservations, deadline - self._clock()
+                        )
                     except BudgetExceededError as exc:
                         if not state.failures:
                             raise
@@ -712,7 +715,12 @@ class DynamicLLMClient:
                 await _litellm.close_stream(stream)
 
     async def _reserve_through(
-        self, call: _Call, state: _CallState, index: int, reservations: list[Reservation]
+        self,
+        call: _Call,
+        state: _CallState,
+        index: int,
+        reservations: list[Reservation],
+        remaining: float,
     ) -> None:
         """Top ``reservations`` up to the worst case of every tier reached, through the tier of
         ``candidates[index]``: a call that may escalate holds what the tiers it reached may
@@ -723,12 +731,15 @@ class DynamicLLMClient:
         if reservations and extra <= 0:
             return
         suffix = f":{len(reservations)}" if reservations else ""
+        # What is left of the deadline bounds the backend's wait and its lease, where it takes it.
+        bound = {"timeout": max(remaining, 0.0)} if takes_timeout(type(self.budget)) else {}
         reservations.append(
             await self.budget.areserve(
                 request_id=state.request_id + suffix,
                 amount=max(extra, Decimal(0)),
                 user_id=call.user_id,
                 tenant_id=call.tenant_id,
+                **bound,
             )
         )
 

@@ -284,3 +284,29 @@ def test_a_hung_database_answers_within_the_calls_deadline(pg, children):
         time.sleep(0.2)
     (spent, reserved), *_ = books(child)[0]
     assert (D(spent), D(reserved)) == (2 * (D(5) * 1 + D(1) * 2) / 1000, 0)
+
+
+def test_a_short_deadline_bounds_the_budgets_wait_and_its_lease(pg, children):
+    """Item 3: the call's remaining deadline reaches DjangoBudget: with timeout=1 a hung database
+    is a typed error within the second (the budget's own bound is 2 s), and the lease a call
+    holds expires at its deadline plus the margin, not at 60 s."""
+    child = start(children, pg, budget_lease_margin=5)
+    child.ask(op="setup", limit="10")
+    with FakeProvider() as fake:
+        fake.reply("ok", prompt_tokens=5, completion_tokens=1)
+        assert child.ask(op="generate", url=fake.base_url, timeout=1)["content"] == "ok"
+        with paused(pg):
+            result = child.ask(op="generate", url=fake.base_url, timeout=1)
+        assert result["error"] == "BudgetUnavailableError", result
+        assert result["took"] < 1.5, result
+        time.sleep(1.2)  # after a timeout the budget fails at once for a second
+        fake.reply("slow", prompt_tokens=5, completion_tokens=1, delay=1.5)
+        child.send(op="generate", url=fake.base_url, timeout=3)
+        time.sleep(0.8)  # the reservation is held while the provider thinks
+        with pg.connect() as conn:
+            (held,) = conn.execute(
+                "SELECT EXTRACT(EPOCH FROM expires_at - created_at)"
+                " FROM creative_services_budgetlease WHERE NOT reclaimed"
+            ).fetchall()
+        assert child.answer()["content"] == "slow"
+    assert 7.0 < float(held[0]) <= 8.0  # what was left of timeout=3, plus the 5 s margin
