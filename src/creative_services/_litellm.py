@@ -362,7 +362,6 @@ def _result(response: Any, entry: LLMEntry, kwargs: Mapping[str, Any]) -> Provid
 MAX_REPORTED_TOKENS = 100_000_000
 """More tokens than one call can use (the largest context windows hold 10 M): a count above it,
 below 0 or not a whole number is not believed."""
-_COUNTS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens")
 
 
 def _count(value: object) -> int | None:
@@ -401,7 +400,10 @@ def _usage(raw_usage: Any, kwargs: Mapping[str, Any], content: str | None) -> Us
         get_logger().warning(
             "provider_usage_odd",
             model=kwargs["model"],
-            usage={n: repr(getattr(raw_usage, n, None))[:40] for n in _COUNTS[:2]},
+            usage={
+                n: repr(getattr(raw_usage, n, None))[:40]
+                for n in ("prompt_tokens", "completion_tokens")
+            },
         )
     if counts is None or (counts["prompt_tokens"] == 0 and counts["completion_tokens"] == 0):
         return Usage(

@@ -481,7 +481,7 @@ class DynamicLLMClient:
             max_tokens=None if max_tokens is None else check_max_tokens(max_tokens),
             temperature=None if temperature is None else check_temperature(temperature),
             timeout=self.retry_policy.timeout if timeout is None else check_timeout(timeout),
-            metadata=dict(metadata),
+            metadata=metadata,  # check_metadata made it a dict of its own
             user_id=user_id,
             tenant_id=tenant_id,
             params=provider_params,

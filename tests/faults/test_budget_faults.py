@@ -258,15 +258,20 @@ def test_fail_open_lets_calls_run_when_the_database_is_down(pg, children):
     assert result["took"] < 2.5
 
 
+def generate_while_hung(child: Child, pg: OwnPostgres, fake: FakeProvider, timeout: float) -> Any:
+    """A call that books normally, then one with ``pg`` stopped (SIGSTOP): the second's answer."""
+    fake.reply("ok", prompt_tokens=5, completion_tokens=1)
+    assert child.ask(op="generate", url=fake.base_url, timeout=timeout)["content"] == "ok"
+    with paused(pg):
+        return child.ask(op="generate", url=fake.base_url, timeout=timeout)
+
+
 def test_a_hung_database_answers_within_the_calls_deadline(pg, children):
     """Item 3: PostgreSQL stopped (SIGSTOP) under a call with timeout=3: a typed error in time."""
     child = start(children, pg)
     child.ask(op="setup", limit="10")
     with FakeProvider() as fake:
-        fake.reply("ok", prompt_tokens=5, completion_tokens=1)
-        assert child.ask(op="generate", url=fake.base_url, timeout=3)["content"] == "ok"
-        with paused(pg):
-            result = child.ask(op="generate", url=fake.base_url, timeout=3)
+        result = generate_while_hung(child, pg, fake, timeout=3)
         assert result["error"] == "BudgetUnavailableError", result
         assert result["took"] < 3.5, result
         assert len(fake.requests) == 1  # refused before any request
@@ -293,10 +298,7 @@ def test_a_short_deadline_bounds_the_budgets_wait_and_its_lease(pg, children):
     child = start(children, pg, budget_lease_margin=5)
     child.ask(op="setup", limit="10")
     with FakeProvider() as fake:
-        fake.reply("ok", prompt_tokens=5, completion_tokens=1)
-        assert child.ask(op="generate", url=fake.base_url, timeout=1)["content"] == "ok"
-        with paused(pg):
-            result = child.ask(op="generate", url=fake.base_url, timeout=1)
+        result = generate_while_hung(child, pg, fake, timeout=1)
         assert result["error"] == "BudgetUnavailableError", result
         assert result["took"] < 1.5, result
         time.sleep(1.2)  # after a timeout the budget fails at once for a second
